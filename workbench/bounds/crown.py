@@ -1,0 +1,192 @@
+"""CROWN (Zhang et al. 2018): backward propagation of linear bounds through the graph.
+
+A bound on ``A · node`` is pushed from a start node back to the input one operator at a time
+(each operator's rule lives in BACKWARD). Activations are replaced by their linear relaxations,
+which need bounds on the activation's input: those come from CROWN itself, computed layer by
+layer ("intermediate bounds"), only for the neurons IBP leaves undecided.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..nets.graph import ACTIVATIONS, Graph
+from .ibp import Interval, ibp_all
+from .relaxations import default_slopes, intercepts
+from .sets import InputSet, rounding_slack
+
+Tensor = torch.Tensor
+# Largest number of elements one backward pass may hold in an A matrix; intermediate bounds are
+# computed in chunks of neurons to stay under it (A grows as batch × neurons × layer size).
+ELEMENT_BUDGET = 2**25
+
+
+@dataclass
+class Relaxation:
+    """Lines ``slope_lo·x + icpt_lo <= f(x) <= slope_up·x + icpt_up``, shaped [B, S or 1, *shape]."""
+    slope_lo: Tensor
+    icpt_lo: Tensor
+    slope_up: Tensor
+    icpt_up: Tensor
+
+
+def _linear_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
+    bias = p.get("b")
+    db = torch.einsum("bs...o,o->bs", A, bias) if bias is not None else 0
+    return A @ p["W"], db
+
+
+def _conv_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
+    B, S, C, H, W = A.shape
+    w = p["weight"]
+    k, s, pad, dil = w.shape[-2:], p["stride"], p["padding"], p["dilation"]
+    out_pad = [in_shape[1 + d] - ((A.shape[3 + d] - 1) * s[d] - 2 * pad[d] + dil[d] * (k[d] - 1) + 1)
+               for d in range(2)]
+    back = F.conv_transpose2d(A.reshape(B * S, C, H, W), w, None, s, pad, out_pad, p["groups"], dil)
+    bias = p.get("bias")
+    db = A.sum((3, 4)) @ bias if bias is not None else 0
+    return back.reshape(B, S, *back.shape[1:]), db
+
+
+def _affine_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
+    return A * p["scale"], (A * p["shift"]).flatten(2).sum(-1)
+
+
+def _activation_back(p: dict, A: Tensor, r: Relaxation, in_shape) -> tuple[Tensor, Tensor]:
+    pos, neg = A.clamp(min=0), A.clamp(max=0)
+    return pos * r.slope_lo + neg * r.slope_up, (pos * r.icpt_lo + neg * r.icpt_up).flatten(2).sum(-1)
+
+
+BACKWARD: dict[str, Callable] = {
+    "linear": _linear_back,
+    "conv2d": _conv_back,
+    "affine": _affine_back,
+    "reshape": lambda p, A, r, in_shape: (A.reshape(*A.shape[:2], *in_shape), 0),
+    **{op: _activation_back for op in ACTIVATIONS},
+}
+
+
+def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], bias: Tensor | None = None
+             ) -> tuple[Tensor, Tensor]:
+    """Lower-bound ``A · value(start)`` [B, S] by ``A_in · x + bias`` over the inputs.
+    Returns A_in [B, S, *input_shape] and bias [B, S]."""
+    pending = {start: A}
+    total = A.new_zeros(A.shape[:2]) if bias is None else bias
+    for i in range(start, 0, -1):
+        A = pending.pop(i, None)
+        if A is None:
+            continue
+        node = graph.nodes[i]
+        if node.op == "add":
+            targets, contributions = node.inputs, (A, A)
+        else:
+            A, db = BACKWARD[node.op](node.params, A, relax.get(i), graph.shapes[node.inputs[0]])
+            total = total + db
+            targets, contributions = node.inputs, (A,)
+        for j, Aj in zip(targets, contributions):
+            pending[j] = pending[j] + Aj if j in pending else Aj
+    A_in = pending.get(0)
+    if A_in is None:   # the start does not depend on the input at all
+        A_in = total.new_zeros(*total.shape, *graph.input_shape)
+    return A_in, total
+
+
+def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor:
+    """Neurons (over the whole batch) whose relaxation depends on how tight their bounds are."""
+    if op in ("relu", "leaky_relu"):
+        return ((lo < 0) & (up > 0)).flatten(1).any(0)
+    return torch.ones(lo[0].numel(), dtype=torch.bool, device=lo.device)
+
+
+def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: dict[int, Relaxation]
+            ) -> tuple[Tensor, Tensor]:
+    """CROWN lower and upper bounds [B, k] of the listed neurons (flat indices) of ``node``."""
+    B, shape = inputs.batch, graph.shapes[node]
+    spec = graph.nodes[node]
+    k = neurons.numel()
+    if spec.op == "linear" and len(shape) == 1:
+        # Start one layer down: the rows of W are the one-hot spec pushed through this layer.
+        W, b = spec.params["W"][neurons], spec.params.get("b")
+        A = torch.cat([W, -W]).unsqueeze(0).expand(B, -1, -1)
+        bias = (torch.cat([b[neurons], -b[neurons]]) if b is not None else W.new_zeros(2 * k)).expand(B, -1)
+        A_in, total = backward(graph, spec.inputs[0], A, relax, bias.clone())
+    else:
+        eye = torch.zeros(k, int(torch.Size(shape).numel()), dtype=inputs.lower.dtype,
+                          device=inputs.lower.device)
+        eye[torch.arange(k, device=eye.device), neurons] = 1
+        A = torch.cat([eye, -eye]).view(1, 2 * k, *shape).expand(B, -1, *shape)
+        A_in, total = backward(graph, node, A, relax)
+    lower = inputs.concretize(A_in, total)
+    return lower[:, :k], -lower[:, k:]
+
+
+def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
+                        ) -> tuple[list[Interval], dict[int, Relaxation]]:
+    """Bounds of every node (the tighter of IBP and CROWN for activation inputs) and the default
+    relaxation of every activation."""
+    bounds = ibp_all(graph, inputs)
+    known: dict[int, Interval] = {}
+    relax: dict[int, Relaxation] = {}
+    for i, node in enumerate(graph.nodes):
+        if node.op not in ACTIVATIONS:
+            continue
+        p = node.inputs[0]
+        if use_crown and p != 0 and p not in known:
+            lo, up = bounds[p]
+            neurons = _undecided(node.op, lo, up).nonzero().squeeze(1)
+            if neurons.numel():
+                largest = max(inputs.lower[0].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
+                chunk = max(1, ELEMENT_BUDGET // (2 * inputs.batch * largest))
+                lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
+                for part in neurons.split(chunk):
+                    cl, cu = _refine(graph, inputs, p, part, relax)
+                    lo_flat[:, part] = torch.max(lo_flat[:, part], cl)
+                    up_flat[:, part] = torch.min(up_flat[:, part], cu)
+                known[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
+                bounds = ibp_all(graph, inputs, known)   # tighter inputs tighten IBP downstream too
+        lo, up = bounds[p]
+        relax[i] = make_relaxation(node.op, node.params, lo.unsqueeze(1), up.unsqueeze(1))
+    return bounds, relax
+
+
+def make_relaxation(op: str, params: dict, lo: Tensor, up: Tensor,
+                    slopes: tuple[Tensor, Tensor] | None = None) -> Relaxation:
+    k_lo, k_up = slopes if slopes is not None else default_slopes(op, params, lo, up)
+    b_lo, b_up = intercepts(op, params, lo, up, k_lo, k_up)
+    return Relaxation(k_lo, b_lo, k_up, b_up)
+
+
+def output_spec(graph: Graph, C: Tensor | None, batch: int) -> Tensor:
+    """The spec matrix [B, S, *output_shape]; None means the raw outputs."""
+    shape = graph.output_shape
+    n = int(torch.Size(shape).numel())
+    if C is None:
+        C = torch.eye(n, dtype=graph.dtype, device=graph.device).unsqueeze(0)
+    if C.dim() == 2:
+        C = C.unsqueeze(0)
+    return C.expand(batch, -1, -1).reshape(batch, C.shape[1], *shape)
+
+
+def spec_interval(C: Tensor, lo: Tensor, up: Tensor) -> Interval:
+    """Interval bounds of C·y from interval bounds of y (the IBP bound of a spec)."""
+    Cf = C.flatten(2)
+    lo, up = lo.flatten(1).unsqueeze(2), up.flatten(1).unsqueeze(2)
+    pos, neg = Cf.clamp(min=0), Cf.clamp(max=0)
+    lower = (torch.bmm(pos, lo) + torch.bmm(neg, up)).squeeze(2)
+    upper = (torch.bmm(pos, up) + torch.bmm(neg, lo)).squeeze(2)
+    slack = rounding_slack(torch.bmm(Cf.abs(), torch.max(lo.abs(), up.abs())).squeeze(2), Cf.shape[2])
+    return lower - slack, upper + slack
+
+
+def crown(graph: Graph, inputs: InputSet, C: Tensor | None = None) -> Interval:
+    """CROWN bounds [B, S] of C·output, intersected with the IBP bounds (both are sound)."""
+    bounds, relax = intermediate_bounds(graph, inputs)
+    spec = output_spec(graph, C, inputs.batch)
+    A_in, bias = backward(graph, graph.output, torch.cat([spec, -spec], 1), relax)
+    both = inputs.concretize(A_in, bias)
+    S = spec.shape[1]
+    ibp_lo, ibp_up = spec_interval(spec, *bounds[graph.output])
+    return torch.max(both[:, :S], ibp_lo), torch.min(-both[:, S:], ibp_up)

@@ -1,0 +1,79 @@
+"""Interval bound propagation (Gowal et al. 2018): one interval rule per operator."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..nets.graph import FORWARD, Graph
+from .sets import InputSet, rounding_slack
+
+Tensor = torch.Tensor
+Interval = tuple[Tensor, Tensor]
+
+
+def _affine_map(apply: Callable[[Tensor], Tensor], apply_abs: Callable[[Tensor], Tensor],
+                bias: Tensor | None, lo: Tensor, up: Tensor, n_terms: int) -> Interval:
+    mid, rad = (lo + up) / 2, (up - lo) / 2
+    center, radius = apply(mid), apply_abs(rad)
+    magnitude = apply_abs(mid.abs() + rad)
+    if bias is not None:
+        center, magnitude = center + bias, magnitude + bias.abs()
+    radius = radius + rounding_slack(magnitude, n_terms)
+    return center - radius, center + radius
+
+
+def _linear(p: dict, lo: Tensor, up: Tensor) -> Interval:
+    W = p["W"]
+    return _affine_map(lambda x: x @ W.T, lambda x: x @ W.abs().T, p.get("b"), lo, up, W.shape[1])
+
+
+def _conv(p: dict, lo: Tensor, up: Tensor) -> Interval:
+    w, b = p["weight"], p.get("bias")
+    conv = lambda x, weight: F.conv2d(x, weight, None, p["stride"], p["padding"], p["dilation"], p["groups"])  # noqa: E731
+    bias = None if b is None else b.view(-1, 1, 1)
+    return _affine_map(lambda x: conv(x, w), lambda x: conv(x, w.abs()), bias, lo, up, w[0].numel())
+
+
+def _affine(p: dict, lo: Tensor, up: Tensor) -> Interval:
+    return _affine_map(lambda x: x * p["scale"], lambda x: x * p["scale"].abs(), p["shift"], lo, up, 1)
+
+
+def _monotone(op: str) -> Callable[[dict, Tensor, Tensor], Interval]:
+    return lambda p, lo, up: (FORWARD[op](lo, p), FORWARD[op](up, p))
+
+
+IBP_RULES: dict[str, Callable[[dict, Tensor, Tensor], Interval]] = {
+    "linear": _linear,
+    "conv2d": _conv,
+    "affine": _affine,
+    "reshape": lambda p, lo, up: (FORWARD["reshape"](lo, p), FORWARD["reshape"](up, p)),
+    # Every supported activation is monotonically increasing.
+    **{op: _monotone(op) for op in ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")},
+}
+
+
+def ibp_all(graph: Graph, inputs: InputSet, known: dict[int, Interval] | None = None) -> list[Interval]:
+    """Interval bounds of every node; ``known`` holds tighter bounds to intersect with on the way."""
+    known = known or {}
+    bounds: list[Interval] = []
+    for i, node in enumerate(graph.nodes):
+        if node.op == "input":
+            lo, up = inputs.lower, inputs.upper
+        elif node.op == "add":
+            (l1, u1), (l2, u2) = bounds[node.inputs[0]], bounds[node.inputs[1]]
+            lo, up = l1 + l2, u1 + u2
+            slack = rounding_slack(torch.max(lo.abs(), up.abs()), 2)
+            lo, up = lo - slack, up + slack
+        else:
+            lo, up = IBP_RULES[node.op](node.params, *bounds[node.inputs[0]])
+        if i in known:
+            lo, up = torch.max(lo, known[i][0]), torch.min(up, known[i][1])
+        bounds.append((lo, up))
+    return bounds
+
+
+def ibp(graph: Graph, inputs: InputSet) -> Interval:
+    """Interval bounds of the network output."""
+    return ibp_all(graph, inputs)[graph.output]
