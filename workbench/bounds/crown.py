@@ -56,8 +56,19 @@ def _affine_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
 
 
 def _activation_back(p: dict, A: Tensor, r: Relaxation, in_shape) -> tuple[Tensor, Tensor]:
-    pos, neg = A.clamp(min=0), A.clamp(max=0)
-    return pos * r.slope_lo + neg * r.slope_up, (pos * r.icpt_lo + neg * r.icpt_up).flatten(2).sum(-1)
+    # The hot loop of CROWN: memory-bound, so few full-size passes over A, and the intercept
+    # terms as batched mat-vec products when the relaxation is shared by all spec rows.
+    neg = A.clamp(max=0)
+    pos = A - neg
+    A_new = torch.addcmul(pos * r.slope_lo, neg, r.slope_up)
+    B, S = A.shape[:2]
+    pos, neg = pos.reshape(B, S, -1), neg.reshape(B, S, -1)
+    if r.icpt_lo.shape[1] == 1:
+        lo, up = r.icpt_lo.reshape(B, -1, 1), r.icpt_up.reshape(B, -1, 1)
+        db = torch.baddbmm(torch.bmm(pos, lo), neg, up).squeeze(2)
+    else:
+        db = (pos * r.icpt_lo.reshape(B, S, -1)).sum(-1) + (neg * r.icpt_up.reshape(B, S, -1)).sum(-1)
+    return A_new, db
 
 
 BACKWARD: dict[str, Callable] = {
@@ -126,15 +137,15 @@ def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: d
 def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
                         ) -> tuple[list[Interval], dict[int, Relaxation]]:
     """Bounds of every node (the tighter of IBP and CROWN for activation inputs) and the default
-    relaxation of every activation."""
-    bounds = ibp_all(graph, inputs)
-    known: dict[int, Interval] = {}
+    relaxation of every activation. IBP runs once, layer by layer, on the refined bounds."""
+    bounds: list[Interval] = []
     relax: dict[int, Relaxation] = {}
     for i, node in enumerate(graph.nodes):
         if node.op not in ACTIVATIONS:
             continue
         p = node.inputs[0]
-        if use_crown and p != 0 and p not in known:
+        bounds = ibp_all(graph, inputs, None, bounds, end=i)
+        if use_crown and p != 0:
             lo, up = bounds[p]
             neurons = _undecided(node.op, lo, up).nonzero().squeeze(1)
             if neurons.numel():
@@ -145,11 +156,12 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
                     cl, cu = _refine(graph, inputs, p, part, relax)
                     lo_flat[:, part] = torch.max(lo_flat[:, part], cl)
                     up_flat[:, part] = torch.min(up_flat[:, part], cu)
-                known[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
-                bounds = ibp_all(graph, inputs, known)   # tighter inputs tighten IBP downstream too
+                bounds[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
+                # Nodes between p and i were computed from the looser bounds: redo them.
+                bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
         lo, up = bounds[p]
         relax[i] = make_relaxation(node.op, node.params, lo.unsqueeze(1), up.unsqueeze(1))
-    return bounds, relax
+    return ibp_all(graph, inputs, None, bounds), relax
 
 
 def make_relaxation(op: str, params: dict, lo: Tensor, up: Tensor,

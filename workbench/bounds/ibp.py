@@ -54,11 +54,15 @@ IBP_RULES: dict[str, Callable[[dict, Tensor, Tensor], Interval]] = {
 }
 
 
-def ibp_all(graph: Graph, inputs: InputSet, known: dict[int, Interval] | None = None) -> list[Interval]:
-    """Interval bounds of every node; ``known`` holds tighter bounds to intersect with on the way."""
+def ibp_all(graph: Graph, inputs: InputSet, known: dict[int, Interval] | None = None,
+            previous: list[Interval] | None = None, end: int | None = None) -> list[Interval]:
+    """Interval bounds of the nodes up to ``end`` (default: all); ``known`` holds tighter bounds to
+    intersect with on the way. Nodes already in ``previous`` are kept, not recomputed."""
     known = known or {}
-    bounds: list[Interval] = []
-    for i, node in enumerate(graph.nodes):
+    bounds: list[Interval] = list(previous) if previous is not None else []
+    for i, node in enumerate(graph.nodes[: end], start=0):
+        if i < len(bounds):
+            continue
         if node.op == "input":
             lo, up = inputs.lower, inputs.upper
         elif node.op == "add":
