@@ -63,7 +63,7 @@ def input_bab(graph: Graph, lower: Tensor, upper: Tensor, spec: Specification, m
     scale = (upper - lower).flatten(1).clamp_min(1e-12)
     root = InputSet.box(lower, upper)
     # Low-dimensional boxes are cheap to attack hard: many restarts find most counterexamples here.
-    attack = pgd_attack(graph, root, spec, steps=100, restarts=100, cancelled=cancelled)
+    attack = pgd_attack(graph, root, spec, steps=60, restarts=60, cancelled=cancelled)
     if bool(attack.found[0]):
         return BabResult("falsified", attack.inputs[0], float("nan"), 0, 1, time.monotonic() - start)
     root_lower, _ = spec_bounds(graph, root, spec, method, cancelled=cancelled, **options)

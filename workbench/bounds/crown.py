@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
 from .ibp import Interval, ibp_all
-from .relaxations import default_slopes, intercepts
+from .relaxations import default_slopes, intercepts, relu_default
 from .sets import InputSet, rounding_slack
 
 Tensor = torch.Tensor
@@ -166,6 +166,8 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
 
 def make_relaxation(op: str, params: dict, lo: Tensor, up: Tensor,
                     slopes: tuple[Tensor, Tensor] | None = None) -> Relaxation:
+    if op == "relu" and slopes is None:
+        return Relaxation(*relu_default(lo, up))
     k_lo, k_up = slopes if slopes is not None else default_slopes(op, params, lo, up)
     b_lo, b_up = intercepts(op, params, lo, up, k_lo, k_up)
     return Relaxation(k_lo, b_lo, k_up, b_up)

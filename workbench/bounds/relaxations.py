@@ -144,3 +144,17 @@ def slope_range(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor, Te
     dl, du = act.derivative(l), act.derivative(u)
     peak = torch.where((l < 0) & (u > 0), act.derivative(torch.zeros_like(l)), torch.max(dl, du))
     return torch.min(dl, du), peak
+
+
+@torch.no_grad()
+def relu_default(l: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """CROWN's ReLU relaxation in closed form (the common case, kept off the generic path for
+    speed): lower x or 0 by whichever loses less area, upper the chord k(x - l)."""
+    unstable = (l < 0) & (u > 0)
+    width = torch.where(unstable, u - l, torch.ones_like(l))
+    k_up = torch.where(unstable, u / width, (l >= 0).to(l.dtype))
+    # The chord's intercept, rounded outwards: a few ulps of its size keep it above relu at l and u.
+    b_up = torch.where(unstable, -k_up * l * (1 + 8 * torch.finfo(l.dtype).eps) + torch.finfo(l.dtype).eps * u,
+                       torch.zeros_like(l))
+    k_lo = torch.where(unstable, (u >= -l).to(l.dtype), (l >= 0).to(l.dtype))
+    return k_lo, torch.zeros_like(l), k_up, b_up
