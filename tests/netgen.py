@@ -69,9 +69,11 @@ def residual(act: str, seed: int = 0, width: int = 8, dtype=torch.float32) -> Gr
     return Graph((4,), nodes)
 
 
-def make(kind: str, act: str, seed: int, dtype=torch.float32) -> Graph:
+def make(kind: str, act: str, seed: int, dtype=torch.float32, width: int = 10, depth: int = 2) -> Graph:
+    """A random network of one of three families; width/depth vary the shapes (MLP widths,
+    CNN channels and image size, residual width)."""
     if kind == "mlp":
-        return mlp([3, 12, 10, 4], act, seed, dtype)
+        return mlp([3] + [width + i for i in range(depth)] + [4], act, seed, dtype)
     if kind == "cnn":
-        return cnn(act, seed, dtype=dtype)
-    return residual(act, seed, dtype=dtype)
+        return cnn(act, seed, channels=max(1, width // 3), size=4 + 2 * (depth % 3), dtype=dtype)
+    return residual(act, seed, width=width, dtype=dtype)

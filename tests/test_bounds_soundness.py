@@ -67,9 +67,10 @@ def check_contains(graph, s: InputSet, lo, up, tol=1e-6):
 
 @settings(max_examples=40, deadline=None)
 @given(kind=st.sampled_from(["mlp", "cnn", "residual"]), act=st.sampled_from(ACTS), seed=st.integers(0, 10_000),
-       eps=st.floats(0.01, 0.8), norm=st.sampled_from([math.inf, 2.0]), method=st.sampled_from(METHODS))
-def test_bounds_contain_sampled_and_attacked_outputs(kind, act, seed, eps, norm, method):
-    graph = make(kind, act, seed)
+       eps=st.floats(0.01, 0.8), norm=st.sampled_from([math.inf, 2.0]), method=st.sampled_from(METHODS),
+       width=st.integers(1, 16), depth=st.integers(1, 4))
+def test_bounds_contain_sampled_and_attacked_outputs(kind, act, seed, eps, norm, method, width, depth):
+    graph = make(kind, act, seed, width=width, depth=depth)
     x = torch.randn(3, *graph.input_shape, generator=torch.Generator().manual_seed(seed))
     s = InputSet.ball(x, eps, norm)
     lo, up = compute_bounds(graph, s, None, method, alpha_iterations=5)
