@@ -7,6 +7,7 @@ layer ("intermediate bounds"), only for the neurons IBP leaves undecided.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -45,9 +46,17 @@ def _conv_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
     k, s, pad, dil = w.shape[-2:], p["stride"], p["padding"], p["dilation"]
     out_pad = [in_shape[1 + d] - ((A.shape[3 + d] - 1) * s[d] - 2 * pad[d] + dil[d] * (k[d] - 1) + 1)
                for d in range(2)]
-    back = F.conv_transpose2d(A.reshape(B * S, C, H, W), w, None, s, pad, out_pad, p["groups"], dil)
     bias = p.get("bias")
     db = A.sum((3, 4)) @ bias if bias is not None else 0
+    A = A.reshape(B * S, C, H, W)
+    if w.shape[1] * p["groups"] == 1:
+        # One input channel: a matmul and a fold (col2im) beat MKL-DNN's transposed conv 2-3x.
+        cols = torch.matmul(w.reshape(C, -1).T, A.reshape(B * S, C, H * W))
+        back = F.fold(cols, in_shape[1:], k, dil, pad, s)
+    else:
+        # MKL-DNN's transposed convolution is several times faster on channels-last data.
+        back = F.conv_transpose2d(A.contiguous(memory_format=torch.channels_last), w, None, s, pad, out_pad,
+                                  p["groups"], dil).contiguous()
     return back.reshape(B, S, *back.shape[1:]), db
 
 
@@ -58,6 +67,8 @@ def _affine_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
 def _activation_back(p: dict, A: Tensor, r: Relaxation, in_shape) -> tuple[Tensor, Tensor]:
     # The hot loop of CROWN: memory-bound, so few full-size passes over A, and the intercept
     # terms as batched mat-vec products when the relaxation is shared by all spec rows.
+    if A.shape[0] != r.slope_lo.shape[0]:   # a batch-independent spec meets per-sample relaxations
+        A = A.expand(r.slope_lo.shape[0], *A.shape[1:])
     neg = A.clamp(max=0)
     pos = A - neg
     A_new = torch.addcmul(pos * r.slope_lo, neg, r.slope_up)
@@ -106,32 +117,58 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
 
 
 def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor:
-    """Neurons (over the whole batch) whose relaxation depends on how tight their bounds are."""
+    """[B, N] neurons whose relaxation depends on how tight their bounds are."""
     if op in ("relu", "leaky_relu"):
-        return ((lo < 0) & (up > 0)).flatten(1).any(0)
-    return torch.ones(lo[0].numel(), dtype=torch.bool, device=lo.device)
+        return ((lo < 0) & (up > 0)).flatten(1)
+    return torch.ones_like(lo, dtype=torch.bool).flatten(1)
+
+
+def _select(mask: Tensor) -> Tensor:
+    """Neurons to refine as indices [1, k] shared by the batch (their union), or [B, K] per sample
+    when samples differ so much that the union is larger than the busiest sample (per-sample rows
+    are padded with decided neurons, whose recomputed bounds are merely redundant)."""
+    union = mask.any(0)
+    K = int(mask.sum(1).max())
+    if int(union.sum()) <= K or mask.shape[0] == 1:
+        return union.nonzero().T
+    return mask.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
 
 
 def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: dict[int, Relaxation]
             ) -> tuple[Tensor, Tensor]:
-    """CROWN lower and upper bounds [B, k] of the listed neurons (flat indices) of ``node``."""
-    B, shape = inputs.batch, graph.shapes[node]
+    """CROWN lower and upper bounds [B, K] of the neurons (flat indices [1 or B, K]) of ``node``."""
+    shape = graph.shapes[node]
     spec = graph.nodes[node]
-    k = neurons.numel()
+    k = neurons.shape[1]
     if spec.op == "linear" and len(shape) == 1:
         # Start one layer down: the rows of W are the one-hot spec pushed through this layer.
         W, b = spec.params["W"][neurons], spec.params.get("b")
-        A = torch.cat([W, -W]).unsqueeze(0).expand(B, -1, -1)
-        bias = (torch.cat([b[neurons], -b[neurons]]) if b is not None else W.new_zeros(2 * k)).expand(B, -1)
-        A_in, total = backward(graph, spec.inputs[0], A, relax, bias.clone())
+        bias = torch.cat([b[neurons], -b[neurons]], 1) if b is not None else W.new_zeros(W.shape[0], 2 * k)
+        A_in, total = backward(graph, spec.inputs[0], torch.cat([W, -W], 1), relax, bias)
     else:
-        eye = torch.zeros(k, int(torch.Size(shape).numel()), dtype=inputs.lower.dtype,
-                          device=inputs.lower.device)
-        eye[torch.arange(k, device=eye.device), neurons] = 1
-        A = torch.cat([eye, -eye]).view(1, 2 * k, *shape).expand(B, -1, *shape)
-        A_in, total = backward(graph, node, A, relax)
+        # A batch-1 spec (the same for every sample) is pushed through the layers down to the
+        # first activation once, not once per sample.
+        eye = torch.zeros(neurons.shape[0], k, int(torch.Size(shape).numel()), dtype=inputs.lower.dtype,
+                          device=inputs.lower.device).scatter_(2, neurons.unsqueeze(2), 1.0)
+        A_in, total = backward(graph, node, torch.cat([eye, -eye], 1).view(-1, 2 * k, *shape), relax)
     lower = inputs.concretize(A_in, total)
     return lower[:, :k], -lower[:, k:]
+
+
+def _affine_depth(graph: Graph) -> list[float]:
+    """Per node, how many linear/conv layers lie between it and the input (inf once an
+    activation or a merge intervenes). Over a box, IBP is exact where this is at most 1."""
+    depth: list[float] = []
+    for node in graph.nodes:
+        if node.op == "input":
+            depth.append(0)
+        elif node.op in ("reshape", "affine"):      # elementwise / relabelling: box to box, exactly
+            depth.append(depth[node.inputs[0]])
+        elif node.op in ("linear", "conv2d"):
+            depth.append(depth[node.inputs[0]] + 1)
+        else:
+            depth.append(float("inf"))
+    return depth
 
 
 def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
@@ -140,22 +177,24 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
     relaxation of every activation. IBP runs once, layer by layer, on the refined bounds."""
     bounds: list[Interval] = []
     relax: dict[int, Relaxation] = {}
+    exact = [d <= 1 and inputs.norm == math.inf for d in _affine_depth(graph)]
     for i, node in enumerate(graph.nodes):
         if node.op not in ACTIVATIONS:
             continue
         p = node.inputs[0]
         bounds = ibp_all(graph, inputs, None, bounds, end=i)
-        if use_crown and p != 0:
+        if use_crown and not exact[p]:
             lo, up = bounds[p]
-            neurons = _undecided(node.op, lo, up).nonzero().squeeze(1)
+            neurons = _select(_undecided(node.op, lo, up))
             if neurons.numel():
                 largest = max(inputs.lower[0].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
                 chunk = max(1, ELEMENT_BUDGET // (2 * inputs.batch * largest))
                 lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
-                for part in neurons.split(chunk):
+                for part in neurons.split(chunk, dim=1):
                     cl, cu = _refine(graph, inputs, p, part, relax)
-                    lo_flat[:, part] = torch.max(lo_flat[:, part], cl)
-                    up_flat[:, part] = torch.min(up_flat[:, part], cu)
+                    idx = part.expand(inputs.batch, -1)
+                    lo_flat.scatter_(1, idx, torch.max(lo_flat.gather(1, idx), cl))
+                    up_flat.scatter_(1, idx, torch.min(up_flat.gather(1, idx), cu))
                 bounds[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
                 # Nodes between p and i were computed from the looser bounds: redo them.
                 bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
@@ -195,6 +234,22 @@ def spec_interval(C: Tensor, lo: Tensor, up: Tensor) -> Interval:
     return lower - slack, upper + slack
 
 
+def ibp_spec(graph: Graph, bounds: list[Interval], spec: Tensor) -> Interval:
+    """The IBP bound of C·output, with C folded into a final linear layer (much tighter than
+    applying C to the output intervals, and free)."""
+    last = graph.nodes[graph.output]
+    if last.op != "linear" or len(graph.output_shape) != 1:
+        return spec_interval(spec, *bounds[graph.output])
+    Cf = spec.flatten(2)
+    W, b = Cf @ last.params["W"], (Cf @ last.params["b"] if last.params.get("b") is not None else 0)
+    lo, up = bounds[last.inputs[0]]
+    mid, rad = ((lo + up) / 2).unsqueeze(2), ((up - lo) / 2).unsqueeze(2)
+    center = torch.bmm(W, mid).squeeze(2) + b
+    both = torch.bmm(W.abs(), torch.cat([rad, mid.abs() + rad], 2))
+    slack = rounding_slack(both[..., 1] + (b.abs() if torch.is_tensor(b) else 0), W.shape[2])
+    return center - both[..., 0] - slack, center + both[..., 0] + slack
+
+
 def crown(graph: Graph, inputs: InputSet, C: Tensor | None = None) -> Interval:
     """CROWN bounds [B, S] of C·output, intersected with the IBP bounds (both are sound)."""
     bounds, relax = intermediate_bounds(graph, inputs)
@@ -202,5 +257,5 @@ def crown(graph: Graph, inputs: InputSet, C: Tensor | None = None) -> Interval:
     A_in, bias = backward(graph, graph.output, torch.cat([spec, -spec], 1), relax)
     both = inputs.concretize(A_in, bias)
     S = spec.shape[1]
-    ibp_lo, ibp_up = spec_interval(spec, *bounds[graph.output])
+    ibp_lo, ibp_up = ibp_spec(graph, bounds, spec)
     return torch.max(both[:, :S], ibp_lo), torch.min(-both[:, S:], ibp_up)

@@ -91,13 +91,22 @@ class InputSet:
     def concretize(self, A: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """A sound lower bound of ``A x + bias`` over the set; A [B, S, *in], bias [B, S] -> [B, S]."""
         A = A.flatten(2)
-        lo, up = self.lower.flatten(1).unsqueeze(2), self.upper.flatten(1).unsqueeze(2)
+        lo, up = self.lower.flatten(1), self.upper.flatten(1)
         mid, rad = (lo + up) / 2, (up - lo) / 2
-        box = torch.bmm(A, mid).squeeze(2) - torch.bmm(A.abs(), rad).squeeze(2) + bias
-        magnitude = torch.bmm(A.abs(), mid.abs() + rad).squeeze(2) + bias.abs()
+        # One |A| and two products: A·mid, and |A|·[rad, |mid| + rad] (the latter for the slack).
+        both = _apply(A.abs(), torch.stack([rad, mid.abs() + rad], 1))
+        box = _apply(A, mid.unsqueeze(1))[..., 0] - both[..., 0] + bias
+        magnitude = both[..., 1] + bias.abs()
         best = box
         if self.norm == 2:
-            center = self.center.flatten(1).unsqueeze(2)
-            ball = torch.bmm(A, center).squeeze(2) - self.eps[:, None] * A.norm(dim=2) + bias
+            ball = _apply(A, self.center.flatten(1).unsqueeze(1))[..., 0] - self.eps[:, None] * A.norm(dim=2) + bias
             best = torch.max(box, ball)
         return best - rounding_slack(magnitude, A.shape[2])
+
+
+def _apply(A: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """A [B or 1, S, n] times each of vectors [B, m, n] -> [B, S, m]; a batch-1 A (a spec shared
+    by all samples) becomes one plain matrix product."""
+    if A.shape[0] == 1:
+        return torch.matmul(vectors, A[0].T).transpose(1, 2)
+    return torch.bmm(A, vectors.transpose(1, 2))

@@ -10,8 +10,8 @@ from ..nets.graph import Graph
 from ..runtime import CancelledFn, ProgressFn, check_cancelled, never_cancelled, no_progress
 from .alpha import alpha_crown
 from .attack import pgd_attack
-from .crown import crown, output_spec, spec_interval
-from .ibp import ibp
+from .crown import crown, ibp_spec, output_spec
+from .ibp import ibp_all
 from .sets import InputSet
 from .specs import Specification
 
@@ -24,8 +24,7 @@ def compute_bounds(graph: Graph, inputs: InputSet, C: Tensor | None = None, meth
                    cancelled: CancelledFn = never_cancelled) -> tuple[Tensor, Tensor]:
     """Sound bounds [B, S] of C·output over the input sets (C None: the raw outputs)."""
     if method == "ibp":
-        lo, up = ibp(graph, inputs)
-        return spec_interval(output_spec(graph, C, inputs.batch), lo, up)
+        return ibp_spec(graph, ibp_all(graph, inputs), output_spec(graph, C, inputs.batch))
     if method == "crown":
         return crown(graph, inputs, C)
     if method == "alpha-crown":
