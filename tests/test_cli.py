@@ -205,7 +205,8 @@ def test_more_user_errors(files, capsys):
         ([*ws, "runs", "show", "nope"], "no run matching 'nope'"),
         ([*ws, "runs", "delete", "nope"], "no run matching 'nope'"),
         ([*ws, "runs", "list", "--limit", "x"], "invalid int value"),
-        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([*ws, "runs"], "the following arguments are required: ACTION"),
     ]
     for argv, fragment in cases:
         assert cli.main(argv) == 2, argv

@@ -14,11 +14,7 @@ that no longer exists are marked ``interrupted`` whenever a store is opened.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
 import json
-import math
-import numbers
 import os
 import secrets
 import shutil
@@ -27,77 +23,19 @@ import sqlite3
 import threading
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from workbench.jobs.environment import process_alive, process_token
+from workbench.jobs.jsonio import dumps, fsync_dir, json_safe, write_json_atomic, write_npz_atomic
+from workbench.jobs.schema import (ACTIVE, COLUMNS, DB_NAME, MIGRATIONS, STATUSES, CorruptRunError,
+                                   RunRecord, RunStoreError, UnknownRunError, record_from_row)
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
-DB_NAME = "runs.sqlite"
-
-# Each entry upgrades the schema by one version; never edit one that has shipped, append.
-MIGRATIONS = [
-    """
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY, method TEXT NOT NULL, family TEXT NOT NULL,
-        title TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, spec TEXT NOT NULL,
-        created REAL NOT NULL, started REAL, finished REAL, duration REAL,
-        progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
-        summary TEXT, error TEXT, environment TEXT,
-        pid INTEGER, host TEXT, proc_token TEXT, command TEXT);
-    CREATE INDEX runs_created ON runs(created DESC);
-    CREATE INDEX runs_status ON runs(status);
-    """,
-]
-
-
-class RunStoreError(Exception):
-    """A run store problem with a one-line explanation."""
-
-
-class UnknownRunError(RunStoreError, ValueError):
-    """No run with that id (a user mistake, hence also a ValueError)."""
-
-
-class CorruptRunError(RunStoreError):
-    """A finished run whose result files are missing or damaged."""
-
-
-@dataclass
-class RunRecord:
-    id: str
-    method: str
-    family: str
-    title: str
-    status: str
-    spec: dict
-    created: float  # Unix time, like started and finished
-    started: float | None
-    finished: float | None
-    duration: float | None  # seconds
-    progress: float
-    message: str
-    summary: dict
-    error: str | None  # traceback text of a failed run
-    environment: dict
-    pid: int | None
-    host: str | None
-    command: str | None  # the command line that re-runs it
-
-
-_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]
-_COLUMNS = ", ".join(_FIELDS)
-
-
-def _record(row: tuple) -> RunRecord:
-    values = dict(zip(_FIELDS, row))
-    for key in ("spec", "summary", "environment"):
-        values[key] = json.loads(values[key] or "{}")
-    return RunRecord(**values)
+# Re-exported: callers import these from here.
+__all__ = ["ACTIVE", "DB_NAME", "MIGRATIONS", "STATUSES", "CorruptRunError", "RunRecord", "RunStore",
+           "RunStoreError", "UnknownRunError", "dumps", "json_safe", "write_json_atomic"]
 
 
 class RunStore:
@@ -218,8 +156,8 @@ class RunStore:
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(folder / "result.json", result_json)
-        _write_npz_atomic(folder / "arrays.npz", arrays or {})
-        _fsync_dir(folder)
+        write_npz_atomic(folder / "arrays.npz", arrays or {})
+        fsync_dir(folder)
         now = time.time()
         self._update(run_id, "status = 'done', finished = ?, duration = ? - started, "
                      "progress = 1, message = '', summary = ?, error = NULL",
@@ -253,11 +191,11 @@ class RunStore:
 
     # ------------------------------------------------------------------ queries
     def get(self, run_id: str) -> RunRecord:
-        row = self._conn().execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?",
+        row = self._conn().execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?",
                                    (run_id,)).fetchone()
         if row is None:
             raise self._missing(run_id)
-        return _record(row)
+        return record_from_row(row)
 
     def find(self, prefix: str) -> str:
         """The id of the one run whose id starts with ``prefix`` (ids are long to type)."""
@@ -283,14 +221,14 @@ class RunStore:
         if method is not None:
             where.append("method = ?")
             args.append(method)
-        sql = f"SELECT {_COLUMNS} FROM runs"
+        sql = f"SELECT {COLUMNS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        return [_record(r) for r in self._conn().execute(sql, args).fetchall()]
+        return [record_from_row(r) for r in self._conn().execute(sql, args).fetchall()]
 
     def result(self, run_id: str) -> tuple[dict, dict[str, np.ndarray]]:
         """The stored result JSON and arrays of a finished run."""
@@ -328,79 +266,3 @@ class RunStore:
                 raise RunStoreError(f"run {run_id} is {row[0]}; cancel it before deleting it")
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
-
-
-# ---------------------------------------------------------------- files and JSON
-
-def json_safe(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars/arrays become Python ones, NaN becomes null and
-    +-inf the strings "inf"/"-inf" -- standard JSON has no NaN/Infinity literals."""
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return json_safe(obj.tolist())
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        value = float(obj)
-        if math.isnan(value):
-            return None
-        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, enum.Enum):
-        return json_safe(obj.value)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if hasattr(obj, "tolist"):  # torch tensors, without importing torch here
-        return json_safe(obj.tolist())
-    raise TypeError(f"cannot store a {type(obj).__name__} as JSON")
-
-
-def dumps(obj: Any, **kwargs: Any) -> str:
-    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-
-
-def write_json_atomic(path: Path | str, obj: Any) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(dumps(obj, indent=1))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable; directories cannot be opened for fsync on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

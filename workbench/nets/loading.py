@@ -16,12 +16,13 @@ import pickle
 import posixpath
 import warnings
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+# The errors live in workbench.nets.errors; callers import them from here too.
+from workbench.nets.errors import ModelLoadError, UnsupportedModelError, first_line
 from workbench.nets.graph import Graph
 
 ONNX_SUFFIXES = (".onnx",)
@@ -30,27 +31,6 @@ SCRIPT_SUFFIXES = (".ts", ".torchscript", ".jit")
 PICKLE_SUFFIXES = (".pt", ".pth")
 # torch.load's weights-only reader says this (torch >= 2.4) when the file needs Python classes.
 _NEEDS_GLOBALS = "Unsupported global"
-
-
-class ModelLoadError(ValueError):
-    """A network file that cannot be read (missing, corrupt, wrong kind, needs trust)."""
-
-
-class UnsupportedModelError(ModelLoadError):
-    """A readable network that uses operators the core graph cannot express; lists them all."""
-
-    def __init__(self, source: str, problems: Sequence[str]):
-        self.source, self.problems = source, list(problems)
-        counts = Counter(problems)  # keeps first-seen order
-        listed = ", ".join(p if n == 1 else f"{p} (x{n})" for p, n in counts.items())
-        super().__init__(f"{source}: unsupported operators: {listed}")
-
-
-def first_line(err: BaseException, limit: int = 200) -> str:
-    """`Type: first line of the message`, shortened: error texts from libraries can be pages long."""
-    text = str(err).strip().splitlines()
-    line = f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def load_network(path: str | Path, *, trust_pickle: bool = False, device: str | torch.device = "cpu",
@@ -70,7 +50,7 @@ def load_network(path: str | Path, *, trust_pickle: bool = False, device: str | 
             from workbench.nets.onnx_io import graph_from_onnx
             graph = graph_from_onnx(path)
         elif suffix in EXPORT_SUFFIXES:
-            from workbench.nets.torch_io import graph_from_exported
+            from workbench.nets.export_io import graph_from_exported
             graph = graph_from_exported(path, trust_pickle=trust_pickle)
         elif suffix in SCRIPT_SUFFIXES or (suffix in PICKLE_SUFFIXES and _is_torchscript(path)):
             graph = _load_torchscript(path, input_shape)
