@@ -51,38 +51,54 @@ class Activation:
     derivative: Callable[[Tensor], Tensor]
     stationary: Callable[[Tensor, dict], Tensor]   # candidate minimisers of f(x) - k x, [..., m]
     shape: str                                       # "relu" | "s-shaped" | "convex"
+    # The width over which f' changes by O(1) (tanh(x) = 2·sigmoid(2x) - 1): alpha-CROWN's step unit
+    # for tangent points on wide intervals.
+    scale: float = 1.0
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(lambda x, p: torch.relu(x), lambda x: (x > 0).to(x.dtype), _kink, "relu"),
     "leaky_relu": Activation(lambda x, p: F.leaky_relu(x, p["alpha"]), None, _kink, "relu"),
     "tanh": Activation(lambda x, p: torch.tanh(x), lambda x: 1 - torch.tanh(x) ** 2, _tanh_stationary, "s-shaped"),
-    "sigmoid": Activation(lambda x, p: torch.sigmoid(x), _sigmoid_derivative, _sigmoid_stationary, "s-shaped"),
+    "sigmoid": Activation(lambda x, p: torch.sigmoid(x), _sigmoid_derivative, _sigmoid_stationary, "s-shaped", 2.0),
     "softplus": Activation(lambda x, p: torch.logaddexp(x, torch.zeros_like(x)), torch.sigmoid,
-                           _softplus_stationary, "convex"),
+                           _softplus_stationary, "convex", 2.0),
 }
+
+
+def _extreme(op: str, params: dict, l: Tensor, u: Tensor, k: Tensor, lower: bool) -> Tensor:
+    """min (lower line) or max (upper line) of f(x) - k·x over [l, u], exactly: at an end, a kink
+    or a point where f'(x) = k. The gradient wrt k is the minimiser's (envelope theorem)."""
+    act = ACTIVATIONS[op]
+    with torch.no_grad():   # envelope theorem: d(min)/dk needs the minimiser, not its derivative
+        inner = act.stationary(k.detach(), params)
+    cands = torch.cat([l.unsqueeze(-1), u.unsqueeze(-1),
+                       torch.max(torch.min(inner, u.unsqueeze(-1)), l.unsqueeze(-1))], dim=-1)
+    values = act.fn(cands, params) - k.unsqueeze(-1) * cands
+    return values.amin(-1) if lower else values.amax(-1)
 
 
 def intercepts(op: str, params: dict, lower: Tensor, upper: Tensor, slope_lo: Tensor, slope_up: Tensor
                ) -> tuple[Tensor, Tensor]:
     """The tightest sound intercepts for the given slopes (slopes may carry an extra spec dim
     broadcast against lower/upper)."""
-    act = ACTIVATIONS[op]
     l, u = torch.broadcast_tensors(lower, upper, slope_lo)[:2]
-
-    def extreme(k: Tensor, pick: Callable) -> Tensor:
-        with torch.no_grad():   # envelope theorem: d(min)/dk needs the minimiser, not its derivative
-            inner = act.stationary(k.detach(), params)
-        cands = torch.cat([l.unsqueeze(-1), u.unsqueeze(-1),
-                           torch.max(torch.min(inner, u.unsqueeze(-1)), l.unsqueeze(-1))], dim=-1)
-        return pick(act.fn(cands, params) - k.unsqueeze(-1) * cands)
-
-    b_lo = extreme(slope_lo.expand_as(l), lambda v: v.amin(-1))
-    b_up = extreme(slope_up.expand_as(l), lambda v: v.amax(-1))
+    b_lo = _extreme(op, params, l, u, slope_lo.expand_as(l), True)
+    b_up = _extreme(op, params, l, u, slope_up.expand_as(l), False)
     # Rounding: f and k·x are each off by an ulp or so; widen by a few ulps of the terms' size.
     eps = torch.finfo(l.dtype).eps * 8
     size = 1 + torch.max(l.abs(), u.abs()) * (1 + torch.max(slope_lo.abs(), slope_up.abs()))
     return b_lo - eps * (size + b_lo.abs()), b_up + eps * (size + b_up.abs())
+
+
+def intercept(op: str, params: dict, lower: Tensor, upper: Tensor, slope: Tensor, side: str) -> Tensor:
+    """The tightest sound intercept of one line (``side`` "lower" or "upper") for the given slope,
+    padded for rounding as in :func:`intercepts`; slope may carry a spec dim lower/upper lack."""
+    l, u = torch.broadcast_tensors(lower, upper, slope)[:2]
+    b = _extreme(op, params, l, u, slope.expand_as(l), side == "lower")
+    eps = torch.finfo(l.dtype).eps * 8
+    pad = eps * (1 + torch.max(l.abs(), u.abs()) * (1 + slope.abs()) + b.abs())
+    return b - pad if side == "lower" else b + pad
 
 
 def _chord(op: str, params: dict, l: Tensor, u: Tensor, deriv: Callable[[Tensor], Tensor]) -> Tensor:
@@ -93,18 +109,25 @@ def _chord(op: str, params: dict, l: Tensor, u: Tensor, deriv: Callable[[Tensor]
     return torch.where(narrow, deriv((l + u) / 2), chord)
 
 
-def _tangent_through(op: str, l: Tensor, u: Tensor, deriv: Callable, iters: int = 30) -> Tensor:
-    """Slope of the tangent at d in [l, 0] whose line passes through (u, f(u)) (CROWN's lower
-    line for S-shaped f on a box that straddles 0); the chord's slope where no such d exists."""
+def _tangent_point(op: str, l: Tensor, u: Tensor, deriv: Callable, iters: int = 30) -> tuple[Tensor, Tensor]:
+    """The point d in [l, 0] whose tangent passes through (u, f(u)) (for S-shaped f on a box that
+    straddles 0), by bisection vectorised over all neurons, and where it exists (``ok``)."""
     f = ACTIVATIONS[op].fn
     fu = f(u, {})
     lo, hi = l.clone(), torch.zeros_like(l)
-    for _ in range(iters):   # bisection, vectorised over all neurons
+    for _ in range(iters):
         d = (lo + hi) / 2
         above = f(d, {}) + deriv(d) * (u - d) >= fu
         hi, lo = torch.where(above, d, hi), torch.where(above, lo, d)
     ok = f(l, {}) + deriv(l) * (u - l) < fu   # the root lies inside [l, 0]
-    return torch.where(ok, deriv(hi), _chord(op, {}, l, u, deriv))
+    return hi, ok
+
+
+def _tangent_through(op: str, l: Tensor, u: Tensor, deriv: Callable, iters: int = 30) -> Tensor:
+    """Slope of the tangent at d in [l, 0] whose line passes through (u, f(u)) (CROWN's lower
+    line for S-shaped f on a box that straddles 0); the chord's slope where no such d exists."""
+    d, ok = _tangent_point(op, l, u, deriv, iters)
+    return torch.where(ok, deriv(d), _chord(op, {}, l, u, deriv))
 
 
 @torch.no_grad()
@@ -133,19 +156,6 @@ def default_slopes(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor,
     return lower, upper
 
 
-def slope_range(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-    """Sensible limits for optimised slopes (any slope is sound; these keep the search useful)."""
-    act = ACTIVATIONS[op]
-    if act.shape == "relu":
-        neg = params.get("alpha", 0.0)
-        return torch.full_like(l, min(neg, 1.0)), torch.full_like(l, max(neg, 1.0))
-    if act.shape == "convex":
-        return act.derivative(l), act.derivative(u)
-    dl, du = act.derivative(l), act.derivative(u)
-    peak = torch.where((l < 0) & (u > 0), act.derivative(torch.zeros_like(l)), torch.max(dl, du))
-    return torch.min(dl, du), peak
-
-
 @torch.no_grad()
 def relu_default(l: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """CROWN's ReLU relaxation in closed form (the common case, kept off the generic path for
@@ -158,3 +168,79 @@ def relu_default(l: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
                        torch.zeros_like(l))
     k_lo = torch.where(unstable, (u >= -l).to(l.dtype), (l >= 0).to(l.dtype))
     return k_lo, torch.zeros_like(l), k_up, b_up
+
+
+@dataclass
+class TangentRange:
+    """Where alpha-CROWN may put the tangent point d of one line (slope f'(d), exact intercept) of
+    a smooth activation on [l, u]: d in [start, end], the points whose tangents touch the convex
+    (lower line) or concave (upper line) envelope of f on [l, u]; lines elsewhere are dominated
+    there. ``free`` marks the neurons where that range is not a single line (elsewhere the line
+    is fixed: CROWN's chord, which is then the envelope itself); ``init`` is CROWN's point."""
+    start: Tensor
+    end: Tensor
+    init: Tensor
+    free: Tensor
+
+
+@torch.no_grad()
+def tangent_ranges(op: str, params: dict, l: Tensor, u: Tensor
+                   ) -> tuple[TangentRange | None, TangentRange | None]:
+    """The lower and upper line's :class:`TangentRange` of a smooth activation (None: that line
+    is always CROWN's chord, the best there is). Consistent with :func:`default_slopes`: at
+    ``init`` the tangent's slope is CROWN's wherever ``free``."""
+    act = ACTIVATIONS[op]
+    if act.shape == "relu":
+        raise ValueError("ReLU-shaped activations are optimised by slope, not by tangent point")
+    mid = (l + u) / 2
+    if act.shape == "convex":   # lower: any tangent; upper: the chord
+        return TangentRange(l, u, mid, u > l), None
+    deriv = act.derivative
+
+    def convex_side(l: Tensor, u: Tensor) -> TangentRange:
+        # The lower line of an S-shaped f (convex below 0, concave above).
+        mid = (l + u) / 2
+        mixed = (l < 0) & (u > 0)
+        t, ok = _tangent_point(op, l, u, deriv) if bool(mixed.any()) else (mid, mixed)
+        end = torch.where(mixed, t, u)
+        return TangentRange(l, end, torch.where(mixed, t, mid), torch.where(mixed, ok, u <= 0) & (end > l))
+
+    lower = convex_side(l, u)
+    # f is point-symmetric about (0, f(0)): the upper line on [l, u] mirrors the lower on [-u, -l].
+    m = convex_side(-u, -l)
+    return lower, TangentRange(-m.end, -m.start, -m.init, m.free)
+
+
+def tangent_line(op: str, params: dict, lower: Tensor, upper: Tensor, d: Tensor, side: str
+                 ) -> tuple[Tensor, Tensor]:
+    """Slope f'(d) and the tightest sound intercept (padded for rounding as in :func:`intercepts`)
+    of a smooth activation's lower or upper line with the slope of the tangent at ``d``; d may
+    carry a spec dim that lower/upper lack, and may lie anywhere.
+
+    Cheaper than :func:`intercept` and exact: f(x) - f'(d)·x is stationary only where f'(x) = f'(d),
+    i.e. at ±d for S-shaped f (f' even, its minimum at -|d| on the convex side, its maximum at
+    |d|) and at d for convex f, so its extreme over [l, u] is at an end or at that point."""
+    act = ACTIVATIONS[op]
+    if act.shape == "relu":
+        raise ValueError("tangent_line is for smooth activations")
+    fn = lambda x: act.fn(x, params)  # noqa: E731
+    k = act.derivative(d)
+    if act.shape == "s-shaped":
+        inner = -d.abs() if side == "lower" else d.abs()
+    elif side == "lower":
+        inner = d
+    else:   # convex f: f(x) - kx is convex, its maximum over [l, u] is at an end
+        inner = upper
+    inner = torch.max(torch.min(inner, upper), lower)
+    with torch.no_grad():
+        kd = k.detach()
+        b, at = fn(lower) - kd * lower, lower
+        for x in (upper, inner):
+            g = fn(x) - kd * x
+            better = g < b if side == "lower" else g > b
+            b, at = torch.where(better, g, b), torch.where(better, x, at)
+        eps = torch.finfo(b.dtype).eps * 8
+        pad = eps * (1 + torch.max(lower.abs(), upper.abs()) * (1 + kd.abs()) + b.abs())
+        b = b - pad if side == "lower" else b + pad
+    # The value is b; its derivative wrt k is -(the extreme's place) (envelope theorem).
+    return k, b - (k - kd) * at
