@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.live_runs: set[str] = set()
         self._views: dict[str, ViewData] = {}
         self._shown: str | None = None
+        self._seen_running: set[str] = set()   # runs whose details were refreshed once running
         self.setWindowTitle(f"Certification workbench — {store.workspace}")
         self.models = ModelsPanel(self.runner)
         self.data_panel = DataPanel()
@@ -155,6 +156,9 @@ class MainWindow(QMainWindow):
 
     def _run_progress(self, run_id: str, fraction: float, message: str) -> None:
         self.runs.model.set_progress(run_id, fraction, message)
+        if run_id == self._shown and run_id not in self._seen_running:
+            self._seen_running.add(run_id)   # the details said "queued" until now: show it running
+            self.show_run(run_id)
         if run_id == max(self.live_runs, default=None):
             self.progress.setValue(int(fraction * 1000))
             self.progress.setFormat(f"{run_id[-4:]}: %p% {message}")

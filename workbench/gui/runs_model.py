@@ -135,7 +135,7 @@ class RunsTableModel(QAbstractTableModel):
                 return r.status
             if col == "Progress":
                 fraction, message = self._progress(r)
-                return fraction if sort else f"{fraction:.0%}" + (f" {message}" if message else "")
+                return fraction if sort else f"{fraction:.0%}"   # the message is the tooltip: bars are narrow
             if col == "Duration":
                 d = self._duration(r)
                 return (d if d is not None else -1.0) if sort else format_duration(d)
@@ -147,6 +147,9 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and col == "Status":
             return QBrush(QColor(STATUS_COLORS.get(r.status, "#000000")))
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == "Progress":
+                fraction, message = self._progress(r)
+                return f"{fraction:.0%} {message}".strip()
             if r.status == "failed" and r.message:
                 return f"{r.message}\n(select the run for the full traceback)"
             return r.command or r.title
