@@ -1,0 +1,1 @@
+"""Physics-informed networks: PDE definitions, reference solutions and error certification."""
