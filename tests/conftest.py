@@ -15,3 +15,8 @@ def shared_dir() -> pathlib.Path:
     if not SHARED.is_dir():
         pytest.skip("../shared (third-party test inputs) is not present")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> pathlib.Path:
+    return pathlib.Path(__file__).resolve().parents[1]

@@ -77,3 +77,29 @@ def make(kind: str, act: str, seed: int, dtype=torch.float32, width: int = 10, d
     if kind == "cnn":
         return cnn(act, seed, channels=max(1, width // 3), size=4 + 2 * (depth % 3), dtype=dtype)
     return residual(act, seed, width=width, dtype=dtype)
+
+
+# -- PINNs: (t, x) inputs, tanh MLPs ------------------------------------------------------------
+def tanh_graph(widths: list[int], n_out: int, seed: int, gain: float = 1.5) -> Graph:
+    """Input normalisation (affine) then linear/tanh layers, as ONNX PINNs come."""
+    gen = torch.Generator().manual_seed(seed)
+    nodes = [Node("input"), Node("affine", (0,), {"scale": torch.tensor([2.0, 0.5]) + torch.rand(2, generator=gen),
+                                                  "shift": torch.randn(2, generator=gen) * 0.3})]
+    sizes = [2] + widths + [n_out]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = torch.randn(b, a, generator=gen) * gain / math.sqrt(a)
+        nodes.append(Node("linear", (len(nodes) - 1,), {"W": W, "b": torch.randn(b, generator=gen) * 0.5}))
+        if i < len(sizes) - 2:
+            nodes.append(Node("tanh", (len(nodes) - 1,)))
+    return Graph((2,), nodes)
+
+
+def sample_boxes(lower: torch.Tensor, upper: torch.Tensor, n: int = 36, seed: int = 0) -> torch.Tensor:
+    """Points [B, 4 + n, d]: the corners (2-D boxes) and n uniform points per box, inside exactly."""
+    gen = torch.Generator().manual_seed(seed)
+    B, d = lower.shape
+    u = torch.rand(B, n, d, generator=gen, dtype=torch.float64)
+    corners = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float64).expand(B, -1, -1)
+    u = torch.cat([corners, u], 1)
+    lo, up = lower.double()[:, None], upper.double()[:, None]
+    return torch.minimum(torch.maximum(lo + (up - lo) * u, lo), up)

@@ -46,7 +46,7 @@ def test_progress_is_throttled_and_delivered_in_the_gui_thread(qtbot, runner):
         return "ok"
 
     results = []
-    runner.submit(spam, on_progress=lambda f, m: seen.append((f, threading.get_ident())),
+    runner.submit(spam, on_progress=lambda f, m, d: seen.append((f, threading.get_ident())),
                   on_result=results.append)
     qtbot.waitUntil(lambda: runner.active() == [], timeout=10000)
     assert results == ["ok"]

@@ -15,6 +15,7 @@ from workbench.nets.errors import Unsupported
 from workbench.nets.graph import Graph, Node
 from workbench.nets.loading import load_network
 from workbench.pinn.bounds import bound_spec, derivative_bounds, evaluate, parse_orders, prepare, tanh_mlp
+from netgen import sample_boxes, tanh_graph
 
 ALL = ("u", "u_t", "u_x", "u_tt", "u_tx", "u_xx")
 BURGERS = ("u", "u_t", "u_x", "u_xx")
@@ -37,17 +38,6 @@ def autograd_values(graph: Graph, x: torch.Tensor, names=ALL, variables=("t", "x
     return {n: torch.stack(v, 1) for n, v in out.items()}
 
 
-def sample_boxes(lower: torch.Tensor, upper: torch.Tensor, n: int = 36, seed: int = 0) -> torch.Tensor:
-    """Points [B, 4 + n, d]: the corners (2-D boxes) and n uniform points per box, inside exactly."""
-    gen = torch.Generator().manual_seed(seed)
-    B, d = lower.shape
-    u = torch.rand(B, n, d, generator=gen, dtype=torch.float64)
-    corners = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float64).expand(B, -1, -1)
-    u = torch.cat([corners, u], 1)
-    lo, up = lower.double()[:, None], upper.double()[:, None]
-    return torch.minimum(torch.maximum(lo + (up - lo) * u, lo), up)
-
-
 def assert_contains(graph: Graph, lower: torch.Tensor, upper: torch.Tensor, bounds: dict, n: int = 36,
                     rel: float = 1e-9) -> None:
     pts = sample_boxes(lower, upper, n)
@@ -60,20 +50,6 @@ def assert_contains(graph: Graph, lower: torch.Tensor, upper: torch.Tensor, boun
         above = (v - up.double()[:, None] - tol).clamp(min=0)
         assert float(below.max()) == 0 and float(above.max()) == 0, (
             f"{name}: a sample lies outside its bounds by {max(float(below.max()), float(above.max())):.3g}")
-
-
-def tanh_graph(widths: list[int], n_out: int, seed: int, gain: float = 1.5) -> Graph:
-    """Input normalisation (affine) then linear/tanh layers, as ONNX PINNs come."""
-    gen = torch.Generator().manual_seed(seed)
-    nodes = [Node("input"), Node("affine", (0,), {"scale": torch.tensor([2.0, 0.5]) + torch.rand(2, generator=gen),
-                                                  "shift": torch.randn(2, generator=gen) * 0.3})]
-    sizes = [2] + widths + [n_out]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        W = torch.randn(b, a, generator=gen) * gain / math.sqrt(a)
-        nodes.append(Node("linear", (len(nodes) - 1,), {"W": W, "b": torch.randn(b, generator=gen) * 0.5}))
-        if i < len(sizes) - 2:
-            nodes.append(Node("tanh", (len(nodes) - 1,)))
-    return Graph((2,), nodes)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ Each state is reached through the window's own API (the same calls the GUI tests
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -25,6 +26,10 @@ SIZE = (1440, 900)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"), help="output folder")
+    parser.add_argument("--pinn-method", default="d-crown",
+                        help="the PINN method of the PINN states (skipped when not registered)")
+    parser.add_argument("--pinn-params", default='{"time_budget": 20}',
+                        help="its parameters as JSON (default: a 20 s budget, for a quick picture)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,11 +112,80 @@ def main(argv: list[str] | None = None) -> int:
     window.result.tabs.setCurrentIndex(window.result.tabs.count() - 1)
     shot("08-run-details")
 
+    pinn_states(window, args.pinn_method, json.loads(args.pinn_params), wait, shot)
+    smoothing_states(window, wait, shot)
+
     window.close()
     window.deleteLater()
     settle(0.1)
     store.close()
     return 0
+
+
+def pinn_states(window, method: str, params: dict, wait: Callable, shot: Callable[[str], None]) -> None:
+    """A PINN sample model (its PDE picked for it), the live convergence plot, and the views."""
+    from workbench.jobs import registry
+
+    if method not in [m.name for m in registry.list_methods("pinn")]:
+        print(f"skipped the PINN states: no PINN method {method!r} is registered")
+        return
+    window.models.select_sample("pinn_burgers")
+    wait(lambda: window.models.info is not None and window.models.info.name == "pinn_burgers")
+    window.method.set_method(method)
+    window.method.set_values(params)
+    shot("09-pinn-model-and-pde")
+    run_id = window.start_run()
+    assert run_id is not None, window.statusBar().currentMessage()
+    wait(lambda: window.live.count(run_id) >= 3 or run_id not in window.live_runs, timeout=600)
+    shot("10-pinn-live-convergence")
+    wait(lambda: run_id not in window.live_runs, timeout=600)
+    wait(lambda: window.result.data is not None and window.result.data.record.id == run_id)
+    for index, name in enumerate(("11-pinn-residual", "12-pinn-conditions", "13-pinn-convergence")):
+        window.result.tabs.setCurrentIndex(index)
+        shot(name)
+
+
+# Small Monte-Carlo budgets: the pictures, not the tightest certificates (seconds per run on a CPU).
+SMOOTHING_FAST = {"n0": "64", "n": "2000", "iso_iterations": "30", "aniso_iterations": "20",
+                  "opt_samples": "32"}
+
+
+def smoothing_states(window, wait: Callable, shot: Callable[[str], None]) -> None:
+    """Cohen, ANCER and RANCER on the 2-D moons (the regions, the accuracy comparison, the Hessian
+    directions), then ANCER on digits (σ per pixel)."""
+    from workbench.jobs import registry
+
+    if {"smoothing", "ancer", "rancer"} - {m.name for m in registry.list_methods("smoothing")}:
+        print("skipped the smoothing states: the smoothing methods are not registered")
+        return
+
+    def run(model: str, method: str, params: dict, data: dict) -> None:
+        window.models.select_sample(model)
+        wait(lambda: window.models.info is not None and window.models.info.name == model)
+        window.data_panel.set_selection(data)
+        window.method.set_method(method)
+        window.method.set_values(params)
+        run_id = window.start_run()
+        assert run_id is not None, window.statusBar().currentMessage()
+        wait(lambda: run_id not in window.live_runs, timeout=600)
+        wait(lambda: window.result.data is not None and window.result.data.record.id == run_id)
+
+    def tab(title: str) -> None:
+        tabs = window.result.tabs
+        tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == title))
+
+    moons = {"dataset": "moons", "samples": "85:115"}  # both classes, near the boundary
+    run("moons_relu_mlp", "smoothing", {"sigma": "0.3", "n0": "64", "n": "2000"}, moons)
+    run("moons_relu_mlp", "ancer", {"sigma": "0.3", **SMOOTHING_FAST}, moons)
+    run("moons_relu_mlp", "rancer", {"sigma": "0.3", **SMOOTHING_FAST}, moons)
+    for title, name in (("2-D certified regions", "20-rancer-regions"),
+                        ("Certified accuracy (smoothing)", "21-smoothing-accuracy"),
+                        ("Hessian directions", "22-rancer-hessian")):
+        tab(title)
+        shot(name)
+    run("digits_relu_mlp", "ancer", {"sigma": "0.25", **SMOOTHING_FAST}, {"dataset": "digits", "samples": "0:20"})
+    tab("Smoothing σ per pixel")
+    shot("23-ancer-digits-sigma")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """What every long computation shares: the progress/cancel protocol and sound device settings.
 
 A job is a plain function ``run(spec, *, progress, cancelled) -> Result``; ``progress(fraction,
-message)`` reports, ``cancelled()`` is polled between batches and iterations, and a job that
-sees it true raises ``Cancelled``. No Qt here: the GUI and the CLI adapt these callbacks.
+message, detail=None)`` reports, ``cancelled()`` is polled between batches and iterations, and a
+job that sees it true raises ``Cancelled``. ``detail`` is an optional JSON-able dict for live
+views (e.g. a PINN run's current global bound); listeners that do not use it ignore it, and it
+may be dropped when reports are throttled. No Qt here: the GUI and the CLI adapt these callbacks.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Callable, Iterator
 
 import torch
 
-ProgressFn = Callable[[float, str], None]
+ProgressFn = Callable[..., None]  # (fraction: float, message: str = "", detail: dict | None = None)
 CancelledFn = Callable[[], bool]
 
 
@@ -19,7 +21,7 @@ class Cancelled(Exception):
     """Raised inside a job when its ``cancelled()`` callback returned true."""
 
 
-def no_progress(fraction: float, message: str = "") -> None:
+def no_progress(fraction: float, message: str = "", detail: dict | None = None) -> None:
     """The progress callback used when nobody listens."""
 
 

@@ -18,6 +18,23 @@ DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
 INK = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])  # white paper, black ink
 
 
+def pde_titles() -> list[tuple[str, str]]:
+    """(name, title) of every defined PDE, for the data source list."""
+    from workbench.pinn.pdes import get_pde, list_pdes
+
+    return [(name, get_pde(name).title) for name in list_pdes()]
+
+
+def canonical_pde(name: str) -> str:
+    """The registry's name for a PDE given by name or alias ("nls" -> "schrodinger")."""
+    from workbench.pinn.pdes import get_pde
+
+    try:
+        return get_pde(name).name
+    except ValueError:
+        return name
+
+
 def image_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
     """(H, W) when samples of this shape are best shown as a grey image."""
     if len(shape) == 3 and shape[0] in (1, 3):
@@ -44,6 +61,9 @@ class DataPanel(QWidget):
         self.source.setObjectName("dataSource")
         for name in BUILTIN:
             self.source.addItem(f"{name} (built-in, test split)", {"dataset": name})
+        self.source.insertSeparator(self.source.count())
+        for name, title in pde_titles():  # the "data" of a PINN run: the PDE it must satisfy
+            self.source.addItem(f"PDE: {title}", {"pde": name})
         self.source.currentIndexChanged.connect(self._source_changed)
         layout.addWidget(self.source)
         buttons = QHBoxLayout()
@@ -84,7 +104,7 @@ class DataPanel(QWidget):
     def selection(self) -> dict[str, str]:
         """The data fields of a run (the CLI's --dataset/--input/--vnnlib/--samples)."""
         data = self.source_fields
-        if "vnnlib" not in data and self.x is not None:
+        if "vnnlib" not in data and "pde" not in data and self.x is not None:
             if (self.start.value(), self.stop.value()) != (0, len(self.x)):
                 data["samples"] = f"{self.start.value()}:{self.stop.value()}"
         return data
@@ -101,8 +121,14 @@ class DataPanel(QWidget):
 
     def set_selection(self, data: dict[str, str]) -> None:
         """Select what a stored run used (re-run); ``samples`` of the form a:b sets the range."""
-        kind = next((k for k in ("dataset", "input", "vnnlib") if data.get(k)), None)
+        kind = next((k for k in ("dataset", "input", "vnnlib", "pde") if data.get(k)), None)
         if kind is None:
+            return
+        if kind == "pde":
+            index = self.source.findData({"pde": canonical_pde(data["pde"])})
+            if index < 0:
+                raise ValueError(f"no PDE named {data['pde']!r}")
+            self.source.setCurrentIndex(index)
             return
         if kind == "dataset" and data[kind] in BUILTIN:
             self.source.setCurrentIndex(BUILTIN.index(data[kind]))
@@ -128,6 +154,8 @@ class DataPanel(QWidget):
                 ds = load_dataset(data["dataset"])
                 self.x, self.y, self.classes = ds.x, ds.y, ds.classes
                 what = f"{len(ds)} samples of shape {list(ds.input_shape)}, {len(ds.classes)} classes"
+            elif "pde" in data:
+                what = self._show_pde(data["pde"])
             elif "input" in data:
                 x = load_array(data["input"]).astype(np.float32)
                 self.x = x if x.ndim > 1 else x[None]
@@ -151,8 +179,34 @@ class DataPanel(QWidget):
         self.preview_index.setValue(0)
         for box in (self.start, self.stop, self.preview_index):
             box.blockSignals(False)
-        self._draw()
+        if "pde" not in data:  # a PDE's preview was drawn by _show_pde
+            self._draw()
         self.changed.emit()
+
+    def _show_pde(self, name: str) -> str:
+        """Describe the PDE and preview its initial condition; returns the info text."""
+        import torch
+
+        from workbench.pinn.pdes import get_pde
+
+        pde = get_pde(name)
+        d = pde.describe()
+        plot = self.plot.getPlotItem()
+        plot.clear()
+        plot.invertY(False)
+        plot.setAspectLocked(False)
+        x = torch.linspace(*pde.x_range, 400, dtype=torch.float64)
+        g = pde.initial(x).reshape(len(x), -1).numpy()
+        for k, out in enumerate(pde.outputs):
+            plot.plot(x.numpy(), g[:, k], pen=pg.mkPen(class_color(k), width=2), name=out)
+        t0 = pde.t_range[0]
+        style_plot(plot, f"initial condition at t = {t0:g}", "x (space, PDE units)",
+                   ", ".join(pde.outputs) + f"(t = {t0:g}, x)")
+        bcs = "; ".join(bc["formula"] or bc["name"] for bc in d["boundary_conditions"])
+        (ta, tb), (xa, xb) = pde.t_range, pde.x_range
+        return (f"<b>{html.escape(pde.title)}</b><br>{html.escape(d['residual'])}<br>"
+                f"t ∈ [{ta:g}, {tb:g}], x ∈ [{xa:g}, {xb:g}]<br>IC: {html.escape(d['initial_condition'])}"
+                f"<br>BC: {html.escape(bcs)}")
 
     def _range_changed(self, *_: object) -> None:
         if self.stop.value() <= self.start.value():

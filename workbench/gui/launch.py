@@ -17,7 +17,7 @@ from workbench.jobs.registry import Method, ParamError
 from workbench.jobs.store import RunStore
 from workbench.runtime import Cancelled, CancelledFn, ProgressFn
 
-DATA_KEYS = cli.DATA_KEYS  # vnnlib, input, labels, dataset, samples
+DATA_KEYS = cli.DATA_KEYS  # vnnlib, input, labels, dataset, samples, pde
 STORE_PROGRESS_INTERVAL_S = 0.5  # the database gets a progress row at most twice a second
 
 
@@ -56,7 +56,9 @@ def validate(request: RunRequest) -> tuple[Method, Any]:
 
         if not torch.cuda.is_available():
             raise ParamError("device", "no CUDA GPU is available on this machine; use cpu")
-    sources = [k for k in ("vnnlib", "input", "dataset") if request.data.get(k)]
+    sources = [k for k in ("vnnlib", "input", "dataset", "pde") if request.data.get(k)]
+    if method.family == "pinn" and sources != ["pde"]:
+        raise ValueError("a PINN method certifies a PDE: choose one in the data panel")
     if len(sources) != 1:
         raise ValueError("choose the data to certify: a dataset, an input file or a VNN-LIB property")
     return method, params
@@ -89,8 +91,8 @@ def execute(store: RunStore, prepared: PreparedRun, progress: ProgressFn,
     run_id = prepared.run_id
     last = [-float("inf")]
 
-    def report(fraction: float, message: str = "") -> None:
-        progress(fraction, message)
+    def report(fraction: float, message: str = "", detail: dict | None = None) -> None:
+        progress(fraction, message, detail)
         now = time.monotonic()
         if now - last[0] >= STORE_PROGRESS_INTERVAL_S:
             last[0] = now

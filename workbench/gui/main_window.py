@@ -18,13 +18,16 @@ from workbench.gui import launch, settings
 from workbench.gui.actions import build_actions
 from workbench.gui.data_panel import DATA_FILTER, DataPanel
 from workbench.gui.dialogs import device_text, show_about, show_error
+from workbench.gui.live import LiveRuns
 from workbench.gui.method_panel import MethodPanel
 from workbench.gui.modelinfo import ModelInfo
 from workbench.gui.models_panel import NETWORK_FILTER, ModelsPanel
 from workbench.gui.result_area import ResultArea
 from workbench.gui.runner import JobError, JobRunner
 from workbench.gui.runs_panel import RunsPanel
+from workbench.gui.pinndata import guess_pde
 from workbench.gui.viewdata import ViewData, load_view_data
+from workbench.jobs import registry
 from workbench.jobs.store import RunStore, RunStoreError
 
 
@@ -49,6 +52,7 @@ class MainWindow(QMainWindow):
         self._views: dict[str, ViewData] = {}
         self._shown: str | None = None
         self._seen_running: set[str] = set()   # runs whose details were refreshed once running
+        self.live = LiveRuns()                 # live convergence points of running PINN runs
         self.setWindowTitle(f"Certification workbench — {store.workspace}")
         self.models = ModelsPanel(self.runner)
         self.data_panel = DataPanel()
@@ -120,8 +124,20 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, info: ModelInfo) -> None:
         trained_on = (info.manifest.get("dataset") or {}).get("name")
-        if trained_on and "dataset" in self.data_panel.source_fields:
+        fields = self.data_panel.source_fields
+        if trained_on and ("dataset" in fields or "pde" in fields):
             self.data_panel.set_selection({"dataset": trained_on})  # the data it was trained for
+        pinn = [m.name for m in registry.list_methods("pinn")]
+        pde = guess_pde(info.manifest, info.path)  # a PINN: its PDE is the data, ∂-CROWN the method
+        if pde is not None:
+            try:
+                self.data_panel.set_selection({"pde": pde})
+            except ValueError:
+                pass
+            if pinn and self.method.method_name not in pinn:
+                self.method.set_method(pinn[0])
+        elif trained_on and self.method.method_name in pinn:  # back from a PINN to a classifier
+            self.method.set_method("crown")
         self.statusBar().showMessage(f"Loaded {info.name}: {info.headline()}")
 
     # ------------------------------------------------------------ runs
@@ -144,7 +160,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.runner.submit(functools.partial(launch.execute, self.store, prepared), job_id=run_id,
                            gpu=prepared.gpu,
-                           on_progress=lambda f, m, rid=run_id: self._run_progress(rid, f, m),
+                           on_progress=lambda f, m, d, rid=run_id: self._run_progress(rid, f, m, d),
                            on_result=lambda _v, rid=run_id: self._run_ended(rid, "done"),
                            on_error=lambda err, rid=run_id: self._run_ended(rid, "failed", err),
                            on_cancelled=lambda rid=run_id: self._run_ended(rid, "cancelled"))
@@ -154,18 +170,24 @@ class MainWindow(QMainWindow):
         self._update_actions()
         return run_id
 
-    def _run_progress(self, run_id: str, fraction: float, message: str) -> None:
+    def _run_progress(self, run_id: str, fraction: float, message: str, detail: object = None) -> None:
         self.runs.model.set_progress(run_id, fraction, message)
+        live = self.live.add(run_id, detail)
         if run_id == self._shown and run_id not in self._seen_running:
             self._seen_running.add(run_id)   # the details said "queued" until now: show it running
             self.show_run(run_id)
+        elif live and run_id == self._shown:
+            self.result.update_live(run_id, self.live.series(run_id))
         if run_id == max(self.live_runs, default=None):
             self.progress.setValue(int(fraction * 1000))
-            self.progress.setFormat(f"{run_id[-4:]}: %p% {message}")
+            short = message if len(message) <= 36 else message[:35] + "…"   # the bar is narrow
+            self.progress.setFormat(f"{run_id[-4:]}: %p% {short}")
 
     def _run_ended(self, run_id: str, status: str, error: JobError | None = None) -> None:
         self.live_runs.discard(run_id)
         self.runs.model.forget_live(run_id)
+        if status == "done":  # the stored history replaces the live points
+            self.live.forget(run_id)
         if status == "cancelled":
             try:  # a job cancelled while still queued never reached the store
                 if self.store.get(run_id).status == "queued":
@@ -232,7 +254,8 @@ class MainWindow(QMainWindow):
             self.problem(str(err))
             return
         if record.status != "done" or run_id in self._views:
-            self.result.show_record(record, self._views.get(run_id))
+            live = self.live.series(run_id) if run_id in self.live or run_id in self.live_runs else None
+            self.result.show_record(record, self._views.get(run_id), live)
             self.result_shown.emit(run_id)
             return
         self.result.placeholder(f"Loading the result of run {run_id}…")

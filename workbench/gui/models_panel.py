@@ -111,7 +111,11 @@ class ModelsPanel(QWidget):
         self.summary.setStyleSheet("")
         lines = [f"<b>{info.name}</b>: {info.headline()}"]
         m = info.manifest
-        if m:
+        if m.get("kind") == "pinn":  # a PINN: its PDE, not a dataset
+            pde, l2 = m.get("pde") or {}, m.get("relative_l2")
+            lines.append(f"PINN for {html.escape(str(pde.get('title') or pde.get('name')))}"
+                         + (f", relative L2 error {l2:.2g}" if isinstance(l2, (int, float)) else ""))
+        elif m:
             acc = m.get("test_accuracy")
             data = (m.get("dataset") or {}).get("name")
             lines.append(f"trained on {data}" + (f", test accuracy {acc:.1%}" if acc is not None else ""))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 from PySide6.QtWidgets import QLabel, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
+from workbench.gui.pinndata import Series
 from workbench.gui.viewdata import ViewData
 from workbench.gui.views import ResultView, view_class
 from workbench.jobs import registry
@@ -19,6 +21,11 @@ def method_views(method: str) -> tuple[str, ...]:
         return registry.get_method(method).views
     except registry.UnknownMethodError:  # a run of a method this installation lacks
         return ()
+
+
+def base_title(tab: str) -> str:
+    """A tab's title without the "(live)" / "(until cancelled)" of a live view."""
+    return re.sub(r" \((live|until \w+)\)$", "", tab)
 
 
 def details_html(record: RunRecord, data: ViewData | None) -> str:
@@ -54,21 +61,29 @@ class ResultArea(QWidget):
         layout.addWidget(self.tabs)
         self.data: ViewData | None = None
         self.views: dict[str, ResultView] = {}
+        self.live_run: str | None = None  # the run whose live view (if any) is shown
+        self._placeholder: str | None = None  # while a placeholder shows: the tab shown before it
         # Views draw when their tab is first shown: drawing all of them at once would hold the
         # GUI thread for a few hundred milliseconds on a slow machine.
         self.tabs.currentChanged.connect(self._draw_current)
         self.placeholder("Select a run in the table, or press Run.")
 
     def placeholder(self, text: str) -> None:
+        if self._placeholder is None:  # "Loading…" must not make show_record forget the tab
+            self._placeholder = self._current_title()
         self._clear()
         label = QLabel(text)
         label.setWordWrap(True)
         label.setStyleSheet("color: #555; font-size: 13pt; padding: 20px;")
         self.tabs.addTab(label, "Result")
 
+    def _current_title(self) -> str:
+        return self.tabs.tabText(self.tabs.currentIndex()) if self.tabs.count() else ""
+
     def _clear(self) -> None:
         self.data = None
         self.views = {}
+        self.live_run = None
         self.tabs.blockSignals(True)  # no drawing of views that are on their way out
         while self.tabs.count():
             widget = self.tabs.widget(0)
@@ -76,11 +91,16 @@ class ResultArea(QWidget):
             widget.deleteLater()
         self.tabs.blockSignals(False)
 
-    def show_record(self, record: RunRecord, data: ViewData | None = None) -> None:
-        """Tabs for ``record``: its views (when it has a result) and the details."""
-        current = self.tabs.tabText(self.tabs.currentIndex()) if self.tabs.count() else ""
+    def show_record(self, record: RunRecord, data: ViewData | None = None,
+                    live: dict[str, Series] | None = None) -> None:
+        """Tabs for ``record``: its views (when it has a result) and the details. ``live``: the
+        points a running (or stopped) run reported, shown by the views that can draw them."""
+        current = self._current_title() if self._placeholder is None else self._placeholder
+        self._placeholder = None
         self._clear()
         self.data = data
+        if live is not None and record.status != "done":
+            self._add_live_views(record, live)
         if data is not None and record.status == "done":
             for name in method_views(record.method):
                 cls = view_class(name)
@@ -98,10 +118,33 @@ class ResultArea(QWidget):
         details.setObjectName("runDetails")
         details.setHtml(details_html(record, data))
         self.tabs.addTab(details, "Details")
-        for i in range(self.tabs.count()):  # stay on the tab the user was looking at
-            if self.tabs.tabText(i) == current:
-                self.tabs.setCurrentIndex(i)
+        # Stay on the tab the user was looking at (a live view's finished twin counts as the same
+        # tab), except that a running run's live plot comes first.
+        if self.live_run is None:
+            for i in range(self.tabs.count()):
+                if base_title(self.tabs.tabText(i)) == base_title(current):
+                    self.tabs.setCurrentIndex(i)
         self._draw_current()
+
+    def _add_live_views(self, record: RunRecord, live: dict[str, Series]) -> None:
+        for name in method_views(record.method):
+            cls = view_class(name)
+            if cls is None or not getattr(cls, "live_capable", False):
+                continue
+            view = cls()
+            self.views[name] = view
+            self.tabs.addTab(view, f"{cls.title} (live)" if record.status in ("queued", "running")
+                             else f"{cls.title} (until {record.status})")
+            view.set_live(live)
+            self.live_run = record.id
+
+    def update_live(self, run_id: str, live: dict[str, Series]) -> None:
+        """New live points of ``run_id``: redraw its live views if they are the ones shown."""
+        if run_id != self.live_run:
+            return
+        for view in self.views.values():
+            if getattr(view, "live_capable", False):
+                view.set_live(live)
 
     def _draw_current(self, *_: object) -> None:
         view = self.tabs.currentWidget()

@@ -30,6 +30,7 @@ from workbench.runtime import Cancelled, CancelledFn, ProgressFn
 
 JobFn = Callable[[ProgressFn, CancelledFn], Any]
 PROGRESS_INTERVAL_S = 1 / 15
+DETAIL_INTERVAL_S = 1 / 100
 
 
 @dataclass
@@ -52,7 +53,7 @@ class JobError:
 
 
 class JobSignals(QObject):
-    progress = Signal(float, str)
+    progress = Signal(float, str, object)  # fraction, message, detail (dict or None)
     result = Signal(object)
     error = Signal(object)  # a JobError
     cancelled = Signal()
@@ -84,13 +85,16 @@ class Job(QRunnable):
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def _progress(self, fraction: float, message: str = "") -> None:
+    def _progress(self, fraction: float, message: str = "", detail: dict | None = None) -> None:
         now = time.monotonic()
         # Always let the first and the final report through; drop the rest inside the interval.
-        if fraction < 1.0 and now - self._last_emit < self._interval:
+        # Reports with a `detail` (live plot points) get a shorter interval: dropping them
+        # would leave holes in a live curve, and jobs send them once per round, not per item.
+        interval = self._interval if detail is None else min(self._interval, DETAIL_INTERVAL_S)
+        if fraction < 1.0 and now - self._last_emit < interval:
             return
         self._last_emit = now
-        self.signals.progress.emit(float(fraction), str(message))
+        self.signals.progress.emit(float(fraction), str(message), detail)
 
     def run(self) -> None:  # runs in a pool thread
         try:
@@ -131,7 +135,7 @@ class JobRunner(QObject):
     def submit(self, fn: JobFn, *, job_id: str | None = None, gpu: bool = False,
                on_result: Callable[[Any], None] | None = None,
                on_error: Callable[[JobError], None] | None = None,
-               on_progress: Callable[[float, str], None] | None = None,
+               on_progress: Callable[[float, str, Any], None] | None = None,
                on_cancelled: Callable[[], None] | None = None,
                on_finished: Callable[[], None] | None = None) -> Job:
         """Queue ``fn``; the callbacks run in the GUI thread.
@@ -167,9 +171,9 @@ class JobRunner(QObject):
         job = self._live.get(sender.objectName()) if sender is not None else None
         return None if job is None else job.callbacks.get(name)
 
-    def _on_progress(self, fraction: float, message: str) -> None:
+    def _on_progress(self, fraction: float, message: str, detail: object = None) -> None:
         if (cb := self._callback("progress")) is not None:
-            cb(fraction, message)
+            cb(fraction, message, detail)
 
     def _on_result(self, value: object) -> None:
         if (cb := self._callback("result")) is not None:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QApplication, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
                                QStyleOptionViewItem)
 
+from workbench.gui.pinndata import fmt
 from workbench.jobs.progressbar import format_duration, format_time
 from workbench.jobs.store import RunRecord, RunStore
 
@@ -31,6 +32,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 def data_text(spec: dict) -> str:
     data = spec.get("data") or {}
+    if data.get("pde"):
+        return f"PDE {data['pde']}"
     for key in ("dataset", "input", "vnnlib"):
         if data.get(key):
             name = data[key] if key == "dataset" and "/" not in data[key] else Path(data[key]).name
@@ -48,6 +51,9 @@ def headline(summary: dict) -> str:
         if summary.get("mean_radius") is not None:
             text += f", mean radius {summary['mean_radius']:.3g}"
         return text
+    if "residual_bound" in summary:  # a PINN run: the certified bound of each part
+        return " · ".join(f"{label} ≤ {fmt(summary.get(part + '_bound'))}" for part, label in
+                          (("residual", "|f|"), ("initial", "IC"), ("boundary", "BC")))
     items = [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))][:3]
     return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in items)
 

@@ -55,6 +55,8 @@ class ViewData:
     model: ModelInfo | None = None        # the network as it is on disk now
     runs: list[RunPoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    smoothing: Any = None                 # SmoothingData of a smoothing-family run (smoothing_data.py)
+    pinn: Any = None                      # PinnData of a PINN-family run (pinndata.py)
 
     @property
     def samples(self) -> list[dict]:
@@ -123,6 +125,15 @@ def load_view_data(store: RunStore, run_id: str, *, grid_size: int = GRID_SIZE,
     outputs = int((view.payload.get("network") or {}).get("outputs") or 0)
     view.classes = [str(c) for c in view.data.get("classes") or []] or [str(k) for k in range(outputs)]
     view.runs = _related_runs(store, record)
+    if record.family == "smoothing":  # Monte-Carlo regions, certificate geometry, sibling runs
+        from workbench.gui.smoothing_data import prepare_smoothing
+
+        prepare_smoothing(view, store, cancelled=cancelled)
+    if record.family == "pinn":  # certified boxes, empirical grids and curves (pinndata.py)
+        from workbench.gui.pinndata import load_pinn
+
+        load_pinn(view, grid_size, cancelled)
+        return view
     try:
         view.model = describe_model(view.payload.get("model") or record.spec["model"])
     except Exception as err:  # noqa: BLE001 - a moved or edited model file

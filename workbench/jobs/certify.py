@@ -60,6 +60,7 @@ class CertifyJob:
     labels: str | None = None
     dataset: str | None = None
     samples: str | None = None
+    pde: str | None = None      # the PDE a PINN method certifies (family "pinn")
 
 
 @dataclass

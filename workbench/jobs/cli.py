@@ -20,15 +20,16 @@ from workbench.jobs import cli_certify
 from workbench.jobs.cli_certify import command_line as _command_line  # the GUI's names
 from workbench.jobs.cli_certify import model_label as _model_label
 from workbench.jobs.cli_certify import STORE_PROGRESS_INTERVAL, param_help
-from workbench.jobs.cli_common import (CERTIFY_FAMILY, DATA_KEYS, FIXED_FLAGS, USER_ERRORS,
+from workbench.jobs.cli_common import (CERTIFY_FAMILIES, CERTIFY_FAMILY, DATA_KEYS, FIXED_FLAGS, USER_ERRORS,
                                        Parser, UsageError, err, one_line, open_store)
 from workbench.jobs.cli_desktop import add_desktop_parsers, cmd_gui
+from workbench.jobs.cli_pinn import add_pinn_parser, cmd_pinn_certify
 from workbench.jobs.cli_runs import add_runs_parser, cmd_methods, print_samples
 from workbench.jobs.store import RunStoreError
 
 DEMO_MODEL = "moons_relu_mlp"
 
-__all__ = ["CERTIFY_FAMILY", "DATA_KEYS", "DEMO_MODEL", "FIXED_FLAGS", "STORE_PROGRESS_INTERVAL",
+__all__ = ["CERTIFY_FAMILIES", "CERTIFY_FAMILY", "DATA_KEYS", "DEMO_MODEL", "FIXED_FLAGS", "STORE_PROGRESS_INTERVAL",
            "USER_ERRORS", "UsageError", "build_parser", "certify_job", "main", "param_help",
            "_command_line", "_model_label"]
 
@@ -43,6 +44,10 @@ def certify_job(**fields: Any) -> Any:
 def _cmd_certify(args: argparse.Namespace) -> int:
     # `certify_job` is looked up when the command runs, so replacing it here takes effect.
     return cli_certify.cmd_certify(args, certify_job)
+
+
+def _cmd_pinn_certify(args: argparse.Namespace) -> int:
+    return cmd_pinn_certify(args, certify_job)
 
 
 # ---------------------------------------------------------------- parser
@@ -90,6 +95,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                    ).set_defaults(handler=_cmd_demo)
     sub.add_parser("methods", allow_abbrev=False, help="registered methods and parameters"
                    ).set_defaults(handler=cmd_methods)
+    add_pinn_parser(sub, command, method_name, _cmd_pinn_certify)
     add_desktop_parsers(sub)
     return parser
 

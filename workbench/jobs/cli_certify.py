@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from workbench.jobs import registry
-from workbench.jobs.cli_common import (CERTIFY_FAMILY, DATA_KEYS, FIXED_FLAGS, USER_ERRORS,
-                                       UsageError, err, one_line, open_store)
+from workbench.jobs.cli_common import (DATA_KEYS, FIXED_FLAGS, USER_ERRORS,
+                                       UsageError, certify_methods, err, one_line,
+                                       open_store)
 from workbench.jobs.progressbar import ProgressBar, format_duration
 from workbench.jobs.registry import ParamError, ParamSpec, param_specs, params_from_dict
 from workbench.jobs.store import RunStore, write_json_atomic
@@ -68,7 +69,7 @@ def add_param_flags(parser: argparse.ArgumentParser, specs: list[ParamSpec]) -> 
 
 
 def certify_specs(method_name: str | None) -> list[ParamSpec]:
-    methods = registry.list_methods(CERTIFY_FAMILY)
+    methods = certify_methods()
     chosen = [m for m in methods if m.name == method_name]
     if chosen:
         return param_specs(chosen[0].params)
@@ -82,7 +83,7 @@ def certify_specs(method_name: str | None) -> list[ParamSpec]:
 
 def add_certify_arguments(cert: argparse.ArgumentParser, method_name: str | None) -> None:
     """The ``certify`` subcommand's arguments (loads the registry, and with it torch)."""
-    names = [m.name for m in registry.list_methods(CERTIFY_FAMILY)]
+    names = [m.name for m in certify_methods()]
     cert.add_argument("--model", required=True, metavar="PATH",
                       help="ONNX, .pt2, TorchScript or state dict + architecture")
     cert.add_argument("--method", required=True, choices=names, help="bound method")
@@ -152,7 +153,8 @@ def method_params(method: registry.Method, args: argparse.Namespace) -> Any:
 def command_line(method: registry.Method, model: str, data: dict, params: Any) -> str:
     """The command that re-runs this exact run: every parameter spelled out, so a later change
     of a default does not change what the stored command means."""
-    parts = ["workbench", "certify", "--model", model, "--method", method.name]
+    command = ["pinn", "certify"] if method.family == "pinn" else ["certify"]
+    parts = ["workbench", *command, "--model", model, "--method", method.name]
     for key in DATA_KEYS:
         if key in data:
             parts += [f"--{key}", data[key]]
@@ -191,7 +193,7 @@ def ctrl_c_cancels(event: threading.Event) -> Iterator[None]:
 def reporter(bar: ProgressBar, store: RunStore, run_id: str) -> Any:
     last = [-float("inf")]
 
-    def progress(fraction: float, message: str = "") -> None:
+    def progress(fraction: float, message: str = "", detail: dict | None = None) -> None:
         bar(fraction, message)
         now = time.monotonic()
         if now - last[0] >= STORE_PROGRESS_INTERVAL:
@@ -203,23 +205,42 @@ def reporter(bar: ProgressBar, store: RunStore, run_id: str) -> Any:
     return progress
 
 
-def verdicts(payload: dict) -> dict[str, int]:
-    counts = {"verified": 0, "falsified": 0, "unknown": 0}
+BOUND_VERDICTS = ("verified", "falsified", "unknown")
+SMOOTHING_VERDICTS = ("certified", "abstain")  # the statuses of the smoothing family's samples
+
+
+def verdicts(payload: dict, statuses: tuple[str, ...] = BOUND_VERDICTS) -> dict[str, int]:
+    counts = dict.fromkeys(statuses, 0)
     for sample in payload.get("samples") or []:
-        status = sample.get("status", "unknown") if isinstance(sample, dict) else "unknown"
+        status = sample.get("status", statuses[-1]) if isinstance(sample, dict) else statuses[-1]
         counts[status] = counts.get(status, 0) + 1
     return counts
 
 
 def cmd_certify(args: argparse.Namespace, make_job: Callable[..., Any]) -> int:
     """Run one certify job as a stored run; ``make_job(**fields)`` builds the job object."""
-    from workbench.jobs.environment import environment
-    from workbench.runtime import Cancelled
-
     method = registry.get_method(args.method)
     params = method_params(method, args)
     model = existing(args.model, "--model")
     data = data_args(args)
+    code, payload = run_stored(args, method, params, model, data, make_job)
+    if payload is None:
+        return code
+    counts = verdicts(payload, SMOOTHING_VERDICTS if method.family == "smoothing" else BOUND_VERDICTS)
+    total_s = (payload.get("timing") or {}).get("total_s") or 0.0
+    print(f"{method.title} on {model_label(model)}: {sum(counts.values())} samples -- "
+          + ", ".join(f"{n} {k}" for k, n in counts.items()) + f"  ({format_duration(total_s)})")
+    print(f"run {payload['run_id']}" + (f", result written to {args.out}" if args.out else ""))
+    return 0
+
+
+def run_stored(args: argparse.Namespace, method: registry.Method, params: Any, model: str, data: dict,
+               make_job: Callable[..., Any]) -> tuple[int, dict | None]:
+    """Create the run in the store, execute it with a progress bar and Ctrl-C cancelling, record
+    the outcome and write ``--out``. Returns (exit code, payload or None when it did not finish)."""
+    from workbench.jobs.environment import environment
+    from workbench.runtime import Cancelled
+
     out = Path(args.out).expanduser() if args.out else None
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"--out: folder {out.parent} does not exist")
@@ -235,7 +256,6 @@ def cmd_certify(args: argparse.Namespace, make_job: Callable[..., Any]) -> int:
     cancel = threading.Event()
     bar = ProgressBar(label=method.name)
     store.start(run_id)
-    started = time.perf_counter()
     try:
         with ctrl_c_cancels(cancel):
             result = method.run(job, progress=reporter(bar, store, run_id),
@@ -247,12 +267,12 @@ def cmd_certify(args: argparse.Namespace, make_job: Callable[..., Any]) -> int:
         bar.close("cancelled")
         store.cancel(run_id)
         err(f"cancelled (run {run_id})")
-        return 130
+        return 130, None
     except USER_ERRORS as error:
         bar.close()
         store.fail(run_id, one_line(error), traceback.format_exc())
         err(f"error: {one_line(error)}")
-        return 2
+        return 2, None
     except Exception as error:  # noqa: BLE001 - any bug ends as a failed run, not a lost one
         bar.close()
         store.fail(run_id, f"{type(error).__name__}: {one_line(error)}", traceback.format_exc())
@@ -260,12 +280,7 @@ def cmd_certify(args: argparse.Namespace, make_job: Callable[..., Any]) -> int:
         err(f"the traceback is stored with the run: workbench runs show {run_id}")
         if args.debug:
             traceback.print_exc()
-        return 1
+        return 1, None
     if out is not None:
         write_json_atomic(out, payload)
-    counts = verdicts(payload)
-    total_s = (payload.get("timing") or {}).get("total_s") or time.perf_counter() - started
-    print(f"{method.title} on {model_label(model)}: {sum(counts.values())} samples -- "
-          + ", ".join(f"{n} {k}" for k, n in counts.items()) + f"  ({format_duration(total_s)})")
-    print(f"run {run_id}" + (f", result written to {out}" if out else ""))
-    return 0
+    return 0, payload

@@ -11,11 +11,19 @@ from pathlib import Path
 
 from workbench.jobs.store import RunStore
 
-CERTIFY_FAMILY = "bounds"  # the methods `certify` runs; other families take other job specs
+CERTIFY_FAMILY = "bounds"  # the methods `certify` runs on datasets, inputs and VNN-LIB properties
+CERTIFY_FAMILIES = (CERTIFY_FAMILY, "smoothing")  # `workbench pinn certify` runs the "pinn" family
 USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
                PermissionError)
-DATA_KEYS = ("vnnlib", "input", "labels", "dataset", "samples")
+DATA_KEYS = ("vnnlib", "input", "labels", "dataset", "samples", "pde")
 FIXED_FLAGS = {"--model", "--method", "--out", "--help", "-h"} | {f"--{k}" for k in DATA_KEYS}
+
+
+def certify_methods() -> list:
+    """The registered methods ``workbench certify`` offers."""
+    from workbench.jobs import registry
+
+    return [m for m in registry.list_methods() if m.family in CERTIFY_FAMILIES]
 
 
 class UsageError(ValueError):

@@ -74,7 +74,7 @@ class ProgressBar:
         self._lock = threading.Lock()  # jobs may report from a worker thread
         self.closed = False
 
-    def __call__(self, fraction: float, message: str = "") -> None:
+    def __call__(self, fraction: float, message: str = "", detail: dict | None = None) -> None:
         self.update(fraction, message)
 
     def update(self, fraction: float, message: str = "", *, force: bool = False) -> None:

@@ -9,6 +9,8 @@ from workbench.gui.viewdata import ViewData
 from workbench.jobs import registry
 from workbench.jobs.progressbar import format_duration, format_time
 from workbench.report.document import Code, Figure, Report, Section, Table
+from workbench.report import pinn
+from workbench.report.smoothing_content import smoothing_data_rows, smoothing_samples_caption
 
 MAX_SAMPLE_ROWS = 5000  # beyond this the table would be a book; the arrays are in the run folder
 
@@ -34,7 +36,9 @@ def model_section(data: ViewData) -> Section:
                                    ("architecture", m.architecture),
                                    ("input shape", " × ".join(map(str, m.input_shape))),
                                    ("outputs", m.outputs), ("parameters", f"{m.parameters:,}")]
-    if m.manifest:
+    if m.manifest.get("kind") == "pinn":  # a sample PINN: trained for a PDE, not on a dataset
+        rows += pinn.manifest_rows(m.manifest)
+    elif m.manifest:
         rows.append(("trained on", (m.manifest.get("dataset") or {}).get("name")))
         rows.append(("test accuracy", m.manifest.get("test_accuracy")))
     layers = Table(["#", "layer", "operator", "output shape", "parameters"],
@@ -57,7 +61,10 @@ def data_section(data: ViewData) -> Section:
         rows.append(("valid input range", f"[{d['clip'][0]:g}, {d['clip'][1]:g}]"))
     kinds = {"robust": "robust classification: every margin y_true − y_j > 0 over the ball",
              "outputs": "bounds on the raw outputs", "vnnlib": "the VNN-LIB property's constraints"}
-    rows.append(("specification", kinds.get(data.spec_kind, data.spec_kind)))
+    if data.record.family == "smoothing":  # noise and a smoothed classifier, not an ε-ball
+        rows += smoothing_data_rows(data)
+    else:
+        rows.append(("specification", kinds.get(data.spec_kind, data.spec_kind)))
     return Section("Data and specification", [_kv(rows)])
 
 
@@ -94,25 +101,41 @@ def summary_section(data: ViewData) -> Section:
     return Section("Result summary", blocks)
 
 
+# Per-sample columns shown only when some sample has the key (bound runs have none of them).
+OPTIONAL_COLUMNS = [("proxy_radius", "proxy radius"), ("p_lower", "p_A lower bound"), ("memory", "memory")]
+
+
+def _predicted(data: ViewData, k: Any) -> str:
+    """A class name; "-" for none (an abstaining smoothed classifier predicts -1)."""
+    return "-" if k is None or (isinstance(k, int) and k < 0) else data.class_name(k)
+
+
 def samples_section(data: ViewData) -> Section | None:
     samples = data.samples
     if not samples:
         return None
     has_label = any("label" in s for s in samples)
+    has_bounds = any("lower" in s or "upper" in s for s in samples)
+    extra = [(key, title) for key, title in OPTIONAL_COLUMNS if any(s.get(key) is not None for s in samples)]
     header = ["row", "index"] + (["true class", "predicted"] if has_label else []) + \
-        ["verdict", "certified radius", "worst lower bound", "best upper bound"]
+        ["verdict", "certified radius"] + [title for _, title in extra] + \
+        (["worst lower bound", "best upper bound"] if has_bounds else [])
     rows = []
     for i, s in enumerate(samples[:MAX_SAMPLE_ROWS]):
-        lower, upper = s.get("lower") or [], s.get("upper") or []
         row = [str(i), _fmt(s.get("index"))]
         if has_label:
-            row += [data.class_name(s.get("label")), data.class_name(s.get("prediction"))]
-        row += [str(s.get("status")), _fmt(s.get("radius")), _fmt(min(lower) if lower else None),
-                _fmt(max(upper) if upper else None)]
+            row += [data.class_name(s.get("label")), _predicted(data, s.get("prediction"))]
+        row += [str(s.get("status")), _fmt(s.get("radius"))] + [_fmt(s.get(key)) for key, _ in extra]
+        if has_bounds:
+            lower, upper = s.get("lower") or [], s.get("upper") or []
+            row += [_fmt(min(lower) if lower else None), _fmt(max(upper) if upper else None)]
         rows.append(row)
-    what = "margins y_true − y_j" if data.spec_kind == "robust" else "bounded quantities"
-    caption = (f"Per sample: the worst lower and best upper bound over the {what}"
-               + (f" (first {MAX_SAMPLE_ROWS} of {len(samples)})" if len(samples) > MAX_SAMPLE_ROWS else ""))
+    if data.record.family == "smoothing":
+        caption = smoothing_samples_caption(data)
+    else:
+        what = "margins y_true − y_j" if data.spec_kind == "robust" else "bounded quantities"
+        caption = f"Per sample: the worst lower and best upper bound over the {what}"
+    caption += f" (first {MAX_SAMPLE_ROWS} of {len(samples)})" if len(samples) > MAX_SAMPLE_ROWS else ""
     return Section("Samples", [Table(header, rows, caption)], page_break=True)
 
 
@@ -128,8 +151,12 @@ def run_sections(data: ViewData, figures: list[Figure]) -> list[Section]:
     r = data.record
     head = Section(f"Run {r.id}: {r.title}", [f"Status {r.status}; created {format_time(r.created)}."],
                    level=1)
-    sections = [head, model_section(data), data_section(data), method_section(data),
-                summary_section(data)]
+    if pinn.is_pinn(data):  # the PDE is the "data"; the certificate table follows the summary
+        sections = [head, model_section(data), pinn.pde_section(data), method_section(data),
+                    summary_section(data), pinn.certificate_section(data)]
+    else:
+        sections = [head, model_section(data), data_section(data), method_section(data),
+                    summary_section(data)]
     if figures:
         sections.append(Section("Figures", list(figures), page_break=True))
     table = samples_section(data)

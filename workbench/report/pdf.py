@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import shlex
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from PySide6.QtGui import QFont, QImage, QPageLayout, QPageSize, QPdfWriter, QTe
 from workbench.report.document import Code, Figure, Report, Table
 
 PRINT_WIDTH_PX = 660  # usable A4 width at the document's 96 dpi layout (180 mm)
+CODE_COLUMNS = 92     # characters of the monospace code font that fit that width
 CSS = """
 h1 { font-size: 16pt; margin-bottom: 2px; }
 h2 { font-size: 13pt; margin-top: 14px; color: #1f3b63; }
@@ -65,12 +67,42 @@ def to_html(report: Report, image_names: dict[int, str]) -> str:
             elif isinstance(block, Table):
                 parts.append(_table(block))
             elif isinstance(block, Code):
-                parts.append(f"<pre>{e(block.text)}</pre>")
+                parts.append(f"<pre>{e(wrap_command(block.text))}</pre>")
             elif isinstance(block, Figure):
                 height = round(block.height * PRINT_WIDTH_PX / max(1, block.width))
                 parts.append(f"<p><img src='{image_names[id(block)]}' width='{PRINT_WIDTH_PX}' "
                              f"height='{height}'></p><p class='caption'>{e(block.caption)}</p>")
     return "".join(parts)
+
+
+def wrap_command(text: str, width: int = CODE_COLUMNS) -> str:
+    """A long shell command broken at argument boundaries with ``\\`` continuations, so it
+    still runs when pasted (a ``<pre>`` block does not wrap, and would run off the page)."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        try:
+            tokens = [shlex.quote(t) for t in shlex.split(line)]
+        except ValueError:   # not shell syntax: leave it
+            tokens = []
+        if len(line) <= width or not tokens:
+            lines.append(line)
+            continue
+        grouped = []   # a flag and its value stay on one line
+        for token in tokens:
+            if grouped and grouped[-1].startswith("--") and " " not in grouped[-1] and not token.startswith("-"):
+                grouped[-1] += " " + token
+            else:
+                grouped.append(token)
+        tokens = grouped
+        current = tokens[0]
+        for token in tokens[1:]:
+            if len(current) + 1 + len(token) > width - 2:
+                lines.append(current + " \\")
+                current = "    " + token
+            else:
+                current += " " + token
+        lines.append(current)
+    return "\n".join(lines)
 
 
 def render_pdf(report: Report, path: str | os.PathLike) -> Path:

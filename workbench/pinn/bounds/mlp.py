@@ -68,7 +68,7 @@ def tanh_mlp(graph: Graph) -> TanhMLP:
             M = torch.eye(M.shape[0], dtype=torch.float64, device=graph.device)
             c = torch.zeros(M.shape[0], dtype=torch.float64, device=graph.device)
         else:
-            problems.append(f"{node.name or node.op} (node {i}, {node.op})")
+            problems.append(f"{node.op} (node {i}" + (f" '{node.name}')" if node.name else ")"))
     if graph.output != len(graph.nodes) - 1:
         problems.append("the output is not the last node")
     if problems:

@@ -122,10 +122,14 @@ def terms_to_string(terms: Sequence[Term]) -> str:
 # -- initial and boundary conditions ---------------------------------------------------------------
 @dataclass(frozen=True)
 class InitialCondition:
-    """``outputs(t0, x) = fn(x)``; ``fn`` maps x [N] to [N, n_outputs] with torch arithmetic."""
+    """``outputs(t0, x) = fn(x)``; ``fn`` maps x [N] to [N, n_outputs] with torch arithmetic.
+
+    ``curvature`` bounds |fn''| over the spatial domain (every output): certification encloses
+    fn on a segment by its tangent at the centre ± curvature·r²/2, so it must be a true bound."""
 
     fn: Callable[[Tensor], Tensor] = field(repr=False)
     formula: str = ""
+    curvature: float | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -147,6 +151,8 @@ class BoundaryCondition:
 
     ``g`` maps t [N] to [N, n_outputs] (None: zero). The condition is checked for
     t in [max(t_lo, t_min), t_hi] (``t_min`` skips an initial-boundary jump, as in diffusion–sorption).
+    ``curvature`` bounds |g''| over that time range (0 when g is None or constant), as for
+    :class:`InitialCondition`.
     """
 
     kind: str
@@ -158,6 +164,7 @@ class BoundaryCondition:
     order: int = 0
     t_min: float | None = None
     formula: str = ""
+    curvature: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("dirichlet", "robin", "periodic"):

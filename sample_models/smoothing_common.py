@@ -1,0 +1,122 @@
+"""Training with Gaussian noise augmentation for the randomized-smoothing sample models.
+
+Cohen et al. train the base classifier on x + N(0, sigma^2 I) with the smoothing sigma, the
+noise redrawn at every step (drawing it once per dataset is a known pitfall). The rest follows
+``common.py``: CPU, one thread, fixed seeds, deterministic algorithms, Adam with a cosine
+schedule; the files written are the same (model.pt as a plain dict of tensors, model.arch.json,
+manifest.json), and the manifest adds "kind": "smoothing", "sigma" and the noisy accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import pathlib
+import platform
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from common import accuracy, summarize  # also puts the repository on sys.path
+from workbench.data.datasets import Dataset, load_dataset
+from workbench.nets.architecture import build_module
+
+NOISY_EVAL_DRAWS = 20   # noisy copies of each test input behind "noisy_test_accuracy"
+NOISY_EVAL_SEED = 1234
+
+
+@dataclasses.dataclass
+class SmoothConfig:
+    dataset: str
+    sigma: float
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int = 0
+    weight_decay: float = 0.0
+    description: str = ""
+
+
+def noisy_accuracy(model: nn.Module, data: Dataset, sigma: float, draws: int = NOISY_EVAL_DRAWS,
+                   seed: int = NOISY_EVAL_SEED) -> float:
+    """Accuracy of the base classifier on ``draws`` Gaussian-noise copies of every input (seeded,
+    so the number in the manifest is reproducible; no clipping, as in smoothing)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(data.x)
+    x = x[:, None].expand(len(x), draws, *x.shape[1:])
+    noisy = x + sigma * torch.randn(x.shape, generator=gen)
+    with torch.no_grad():
+        pred = model(noisy.reshape(-1, *data.x.shape[1:])).argmax(1).view(len(data.x), draws).numpy()
+    return float((pred == data.y[:, None]).mean())
+
+
+def train(arch: dict[str, Any], cfg: SmoothConfig) -> tuple[nn.Sequential, Dataset, Dataset]:
+    torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)  # one thread: the same reduction order on every machine
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_set, test_set = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
+    model = build_module(arch)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    x, y = torch.from_numpy(train_set.x), torch.from_numpy(train_set.y)
+    for _ in range(cfg.epochs):
+        model.train()
+        for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+            xb = x[idx] + cfg.sigma * torch.randn(x[idx].shape, generator=gen)  # fresh every step
+            loss = nn.functional.cross_entropy(model(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    model.eval()
+    return model, train_set, test_set
+
+
+def main(script: str, arch: dict[str, Any], cfg: SmoothConfig) -> None:
+    name = pathlib.Path(script).resolve().parent.name
+    parser = argparse.ArgumentParser(description=f"Train the sample model {name}.")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(script).resolve().parent,
+                        help="folder to write model.pt, model.arch.json, manifest.json into")
+    out = parser.parse_args().out
+    start = time.perf_counter()
+    model, train_set, test_set = train(arch, cfg)
+    seconds = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+               out / "model.pt")
+    (out / "model.arch.json").write_text(json.dumps(arch, indent=2) + "\n")
+    training = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset", "description")}
+    training.update(optimizer="Adam", lr_schedule="cosine", loss="cross_entropy", deterministic=True,
+                    threads=1, adversarial=None,
+                    noise={"kind": "gaussian", "sigma": cfg.sigma, "redrawn": "every step",
+                           "clipped": False})
+    manifest = {
+        "name": name,
+        "kind": "smoothing",
+        "sigma": cfg.sigma,
+        "description": cfg.description,
+        "architecture": {"summary": summarize(arch), "input_shape": arch["input_shape"],
+                         "num_classes": len(test_set.classes),
+                         "parameters": sum(p.numel() for p in model.parameters())},
+        "files": {"weights": "model.pt", "architecture": "model.arch.json"},
+        "dataset": {"name": cfg.dataset, "split_sizes": {"train": len(train_set), "test": len(test_set)},
+                    "input_range": [test_set.lower, test_set.upper]},
+        "test_accuracy": accuracy(model, test_set),
+        "train_accuracy": accuracy(model, train_set),
+        "noisy_test_accuracy": noisy_accuracy(model, test_set, cfg.sigma),
+        "noisy_evaluation": {"draws": NOISY_EVAL_DRAWS, "seed": NOISY_EVAL_SEED,
+                             "noise": f"gaussian, sigma {cfg.sigma}"},
+        "training": training,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "train_seconds": round(seconds, 1),
+        "date": datetime.date.today().isoformat(),
+        "rebuild": f"python sample_models/{name}/train.py",
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{name}: test accuracy {manifest['test_accuracy']:.4f}, noisy (sigma {cfg.sigma}) "
+          f"{manifest['noisy_test_accuracy']:.4f} ({seconds:.1f} s) -> {out}")
