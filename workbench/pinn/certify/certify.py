@@ -30,6 +30,7 @@ PARTS = ("residual", "initial", "boundary")
 CONDITION_SHARE = 0.15       # of the time budget, for the initial and for all boundary conditions
 COARSE = 1 / 64              # undefined (ReLU-kink) residual boxes are not split below this
 FINEST = 2.0 ** -30          # no box is split below this fraction of the domain
+SAMPLING_SHARE = 0.1         # of a part's time, at most, for its empirical sample (it reports its size)
 AUTO_FORWARD_BELOW = 2e-3    # "auto": boxes narrower than this (relative) get forward-mode bounds
 
 
@@ -66,6 +67,9 @@ class PartResult:
                "empirical_point": {"t": self.empirical.point[0], "x": self.empirical.point[1]},
                "samples": self.empirical.samples, "boxes": self.boxes, "time_s": self.time_s, "stop": self.stop,
                "uncertified_boxes": self.uncertified_boxes}
+        if self.uncertified_boxes:   # what holds on the rest of the domain
+            finite = self.box_bound[np.isfinite(self.box_bound)]
+            out["bound_where_defined"] = float(finite.max()) if finite.size else None
         if self.conditions:
             out["conditions"] = {k: v.to_dict() for k, v in self.conditions.items()}
         return out
@@ -104,7 +108,7 @@ def _target(ratio: float):
 
 def certify_residual(net: PinnNetwork, pde: PDE, s: Settings, budget: float, report, cancelled) -> PartResult:
     start = time.perf_counter()
-    emp = residual_sample(net, pde, s.samples, s.seed)
+    emp = residual_sample(net, pde, s.samples, s.seed, SAMPLING_SHARE * budget)
     dev = net.device
     lo0 = torch.tensor([pde.t_range[0], pde.x_range[0]], dtype=torch.float64, device=dev)
     ext = torch.tensor([pde.t_range[1], pde.x_range[1]], dtype=torch.float64, device=dev) - lo0
@@ -149,7 +153,7 @@ def certify_residual(net: PinnNetwork, pde: PDE, s: Settings, budget: float, rep
 def certify_condition(net: PinnNetwork, cond: Condition, s: Settings, budget: float, on_step, cancelled,
                       pieces: int = 64) -> PartResult:
     start = time.perf_counter()
-    emp = condition_sample(net, cond, s.samples, s.seed)
+    emp = condition_sample(net, cond, s.samples, s.seed, SAMPLING_SHARE * budget)
     lo, hi = cond.span
     edges = torch.linspace(lo, hi, pieces + 1, dtype=torch.float64, device=net.device)
     extent = hi - lo

@@ -6,6 +6,8 @@ empirical maximum is the largest error seen at any evaluated point.
 """
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -64,27 +66,39 @@ def symbol_values(net: PinnNetwork, pde: PDE, points_tx: Tensor) -> dict[str, Te
     return values
 
 
-def residual_sample(net: PinnNetwork, pde: PDE, n: int, seed: int = 0) -> Extremum:
-    """Max |residual| over n uniform random points of the domain (seeded, drawn on the CPU)."""
-    gen = torch.Generator().manual_seed(seed)
+def residual_sample(net: PinnNetwork, pde: PDE, n: int, seed: int = 0, time_limit: float = math.inf) -> Extremum:
+    """Max |residual| over up to n uniform random points of the domain (seeded, drawn on the
+    CPU); sampling stops early at `time_limit` seconds, and `samples` says how many were used."""
     (t0, t1), (x0, x1) = pde.t_range, pde.x_range
-    best = Extremum(-1.0, (t0, x0), n)
-    for s in range(0, n, CHUNK):
-        r = torch.rand(min(CHUNK, n - s), 2, generator=gen, dtype=torch.float64)
+
+    def chunk(r: Tensor) -> tuple[Tensor, Tensor]:
         pts = torch.stack([t0 + (t1 - t0) * r[:, 0], x0 + (x1 - x0) * r[:, 1]], 1).to(net.device)
-        best.update(residual_at(net, pde, pts), pts)
-    return best
+        return residual_at(net, pde, pts), pts
+    return _sample(chunk, 2, n, seed, time_limit, (t0, x0))
 
 
-def condition_sample(net: PinnNetwork, cond: Condition, n: int, seed: int = 0) -> Extremum:
-    """Max |e| over n uniform random values of the condition's free coordinate."""
-    gen = torch.Generator().manual_seed(seed)
+def condition_sample(net: PinnNetwork, cond: Condition, n: int, seed: int = 0,
+                     time_limit: float = math.inf) -> Extremum:
+    """Max |e| over up to n uniform random values of the condition's free coordinate."""
     lo, hi = cond.span
-    best = Extremum(-1.0, (0.0, 0.0), n)
-    for s in range(0, n, CHUNK):
-        v = lo + (hi - lo) * torch.rand(min(CHUNK, n - s), generator=gen, dtype=torch.float64)
-        v = v.to(net.device)
+
+    def chunk(r: Tensor) -> tuple[Tensor, Tensor]:
+        v = (lo + (hi - lo) * r[:, 0]).to(net.device)
         err = error_at(net, cond, v)
         norm = err.abs()[:, 0] if err.shape[1] == 1 else torch.linalg.vector_norm(err, dim=1)
-        best.update(norm, cond.points(v, cond.traces[0]))
+        return norm, cond.points(v, cond.traces[0])
+    return _sample(chunk, 1, n, seed, time_limit, (0.0, 0.0))
+
+
+def _sample(chunk, dims: int, n: int, seed: int, time_limit: float, origin) -> Extremum:
+    gen = torch.Generator().manual_seed(seed)
+    best = Extremum(-1.0, origin, 0)
+    start = time.perf_counter()
+    for s in range(0, n, CHUNK):
+        size = min(CHUNK, n - s)
+        values, points = chunk(torch.rand(size, dims, generator=gen, dtype=torch.float64))
+        best.update(values, points)
+        best.samples += size
+        if time.perf_counter() - start > time_limit:
+            break
     return best

@@ -22,6 +22,7 @@ Tensor = torch.Tensor
 BoundFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 ChooseFn = Callable[[Tensor, Tensor], Tensor]       # (lower, upper) -> split dimension [B]
 StepFn = Callable[["Leaves"], None]
+MIN_ROUND_S = 0.5   # the last round may overrun the budget by about this much
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Leaves:
     started: float = field(default_factory=time.perf_counter)
     stop: str = ""
     rounds: int = 0
+    seconds_per_box: float = 0.0   # measured on the last round
 
     @property
     def worst(self) -> float:
@@ -71,6 +73,7 @@ def refine(lower: Tensor, upper: Tensor, bound_fn: BoundFn, choose_dim: ChooseFn
     start = time.perf_counter()
     bound, centre, ok = bound_fn(lower, upper)
     leaves = Leaves(lower, upper, bound, ok, max(empirical, _finite_max(centre)), start)
+    leaves.seconds_per_box = leaves.elapsed / max(1, lower.shape[0])
     while True:
         if on_step is not None:
             on_step(leaves)
@@ -91,11 +94,16 @@ def refine(lower: Tensor, upper: Tensor, bound_fn: BoundFn, choose_dim: ChooseFn
             leaves.stop = "boxes"
             break
         check_cancelled(cancelled)
-        k = min(n_todo, max(1, batch // 2), max(1, max_boxes - leaves.count))
+        # Rounds are sized so that the time budget is kept to within about one short round.
+        per_parent = 2 * leaves.seconds_per_box if leaves.seconds_per_box else 0.0
+        fits = int(max(time_budget - leaves.elapsed, MIN_ROUND_S) / per_parent) if per_parent else batch
+        k = min(n_todo, max(1, batch // 2), max(1, max_boxes - leaves.count), max(1, fits))
         score = torch.where(todo, leaves.bound, torch.full_like(leaves.bound, -math.inf))
         pick = torch.topk(score, k).indices
         lo, up = bisect(leaves.lower[pick], leaves.upper[pick], choose_dim(leaves.lower[pick], leaves.upper[pick]))
+        tic = time.perf_counter()
         b, centre, ok = bound_fn(lo, up)
+        leaves.seconds_per_box = (time.perf_counter() - tic) / lo.shape[0]
         keep = torch.ones(leaves.count, dtype=torch.bool, device=leaves.bound.device)
         keep[pick] = False
         leaves.lower = torch.cat([leaves.lower[keep], lo])
