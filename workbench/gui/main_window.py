@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
             self.result.update_live(run_id, self.live.series(run_id))
         if run_id == max(self.live_runs, default=None):
             self.progress.setValue(int(fraction * 1000))
-            short = message if len(message) <= 36 else message[:35] + "…"   # the bar is narrow
+            short = message if len(message) <= 28 else message[:27] + "…"   # the bar is narrow
             self.progress.setFormat(f"{run_id[-4:]}: %p% {short}")
 
     def _run_ended(self, run_id: str, status: str, error: JobError | None = None) -> None:

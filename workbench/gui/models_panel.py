@@ -55,7 +55,7 @@ class ModelsPanel(QWidget):
         self.layers.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.layers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.layers.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.layers.setMinimumHeight(90)
+        self.layers.setMinimumHeight(70)
         layout.addWidget(self.layers, 1)
         self.populate()
 
@@ -72,9 +72,12 @@ class ModelsPanel(QWidget):
             item.setData(PATH_ROLE, str(entry["weights"]))
             item.setToolTip(str(entry["manifest"].get("description", "")))
             self.list.addItem(item)
-        # tall enough for every bundled model without scrolling (and at most seven rows)
-        rows = min(max(self.list.count(), 3), 7)
-        self.list.setFixedHeight(rows * max(self.list.sizeHintForRow(0), 16) + 2 * self.list.frameWidth() + 4)
+        # up to seven rows when there is room, down to three (then it scrolls) when the dock is
+        # short: a fixed height would make the widgets below overlap in a small dock
+        row = max(self.list.sizeHintForRow(0), 16)
+        frame = 2 * self.list.frameWidth() + 4
+        self.list.setMinimumHeight(min(self.list.count(), 3) * row + frame)
+        self.list.setMaximumHeight(min(max(self.list.count(), 3), 7) * row + frame)
 
     def select_sample(self, name: str) -> None:
         matches = self.list.findItems(name, Qt.MatchFlag.MatchExactly)

@@ -86,7 +86,7 @@ class _Reporter:
         now = time.perf_counter() - self.started
         self.history.append((PARTS.index(part), now, bound, boxes))
         self.progress(min(now / self.budget, 0.99),
-                      f"{part}: bound {bound:.4g} (empirical {empirical:.4g}), {boxes} boxes",
+                      f"{part} ≤ {bound:.4g} (emp. {empirical:.4g}), {boxes} boxes",
                       {"kind": "pinn", "part": part, "time_s": now, "bound": bound, "empirical_max": empirical,
                        "boxes": boxes})
 
