@@ -226,3 +226,17 @@ def test_cli_user_errors_are_one_line(tmp_path, repo_root, capsys):
     assert len(err) == 1 and "tanh MLPs only" in err[0] and "relu" in err[0]
     assert cli.main([*ws, "pinn", "certify", "--model", heat, "--pde", "schrodinger"]) == 2
     assert "2 output" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_bounds_match_cpu_and_hold(networks):
+    pde, graph = get_pde("burgers"), networks["burgers"]
+    net = pinn_network(graph, pde)
+    lo, hi = _boxes(pde, 1e-3, 64, 9)
+    cpu = residual_bounds(net, pde, lo, hi)
+    gpu = residual_bounds(net.to("cuda"), pde, lo.cuda(), hi.cuda())
+    assert gpu.lower.device.type == "cuda"
+    assert torch.allclose(cpu.abs_bound, gpu.abs_bound.cpu(), rtol=1e-5)
+    results, _ = certify_pinn(net.to("cuda"), pde, Settings(time_budget=5.0, samples=100_000))
+    for part in results.values():
+        assert part.bound >= part.empirical.value

@@ -64,7 +64,7 @@ def run(job, *, progress: ProgressFn, cancelled: CancelledFn):
     total = time.perf_counter() - start
     body = {name: r.to_dict() for name, r in results.items()}
     summary = {}
-    for name, r in results.items():
+    for name, r in sorted(results.items(), key=lambda kv: PARTS.index(kv[0])):   # residual first
         summary[f"{name}_bound"] = r.bound
         summary[f"{name}_empirical"] = r.empirical.value
     payload = {"method": job.method, "model": str(job.model), "params": params_to_dict(p), "data": {"pde": pde.name},

@@ -42,10 +42,32 @@ class Noise:
 
     def perturb(self, flat: torch.Tensor, e: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``flat`` [B, 1, d] + R (scale * e) for shared draws ``e`` [k, d] -> ``out`` [B, k, d]."""
-        scale = self.scale[:, None, :]
+        self.perturber(flat, e, out)()
+        return out
+
+    def perturber(self, flat: torch.Tensor, e: torch.Tensor, out: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """A call that computes ``perturb(flat, e, out)`` for whatever ``e`` holds at that time.
+
+        The views (and the replicated inputs, and for a rotation the [B, k, d] scratch) are made
+        once per buffer, not once per batch: on a small network their cost is a visible part of a
+        batch. Without a rotation the inputs (and an anisotropic scale) are replicated k times
+        into [B, k * d] once, so the per-batch ``addcmul`` is the same elementwise
+        ``x + scale * e`` (bit for bit) over rows of k * d contiguous values instead of a
+        broadcast whose innermost run is d (2 for a 2-d input: several times slower)."""
         if self.rotation is None:
-            return torch.addcmul(flat, scale, e[None], out=out)      # one pass over the batch
-        return torch.baddbmm(flat, scale * e[None], self.rotation.transpose(1, 2), out=out)
+            b, k, d = out.shape
+            base = flat.expand(b, k, d).reshape(b, k * d)      # a copy unless k == 1
+            scale = self.scale if self.scale.shape[1] == 1 else \
+                self.scale[:, None, :].expand(b, k, d).reshape(b, k * d)
+            e_row, out_rows = e.view(1, k * d), out.view(b, k * d)
+            return lambda: torch.addcmul(base, scale, e_row, out=out_rows)
+        scale, e3 = self.scale[:, None, :], e[None]
+        rot_t = self.rotation.transpose(1, 2)
+        scaled = torch.empty_like(out)
+
+        def rotated() -> torch.Tensor:
+            return torch.baddbmm(flat, torch.mul(scale, e3, out=scaled), rot_t, out=out)
+        return rotated
 
 
 def noise_for(kind: str, scale: torch.Tensor, rotation: torch.Tensor | None = None) -> Noise:
@@ -54,6 +76,72 @@ def noise_for(kind: str, scale: torch.Tensor, rotation: torch.Tensor | None = No
         raise ValueError(f"unknown noise {kind!r}")
     scale = scale[:, None] if scale.dim() == 1 else scale
     return Noise(kind, scale, rotation)  # type: ignore[arg-type]
+
+
+class _Votes:
+    """Per-batch class decisions of ``b`` inputs x ``k`` draws, counted exactly as ``torch.argmax``
+    decides (first maximum wins; NaN counts as the maximum, the first NaN wins), into buffers made
+    once per batch shape. ``add(logits)`` takes [b * k, classes]; the decisions of up to ``m``
+    batches are kept as rows of one buffer and folded into the counts together (``fold``), so a
+    batch costs its decision ops only, not a scatter.
+
+    * two classes: class 1 iff ``l1 > l0``, or ``l1`` is NaN and ``l0`` is not -- i.e.
+      ``(l0 == l0) > (l1 <= l0)`` (``l1 <= l0`` implies both are numbers): three branch-free
+      elementwise ops. ``argmax`` over a dimension of 2 costs more than all three, and its
+      branches mispredict on noisy data.
+    * more classes: ``torch.max(dim=1)`` (the same index as ``argmax``, ties and NaN included,
+      cheaper on noisy CPU data); the fold is one ``scatter_add_`` of ones.
+    """
+
+    ROWS = 1 << 16          # decisions kept before a fold (bounds the buffer, whatever b * k is)
+
+    def __init__(self, counts: torch.Tensor, k: int):
+        b, c = counts.shape
+        dev = counts.device
+        self.counts, self.b, self.k, self.n = counts, b, k, b * k
+        self.m = max(1, self.ROWS // self.n)
+        self.two = c == 2
+        if self.two:
+            self.le, self.ok = (torch.empty(self.n, dtype=torch.bool, device=dev) for _ in range(2))
+            self.buf = torch.empty((self.m, self.n), dtype=torch.bool, device=dev)
+        else:
+            self.values = torch.empty(0, device=dev)      # re-sized (and re-typed) by max's out
+            self.buf = torch.empty((self.m, self.n), dtype=torch.int64, device=dev)
+            self.ones = torch.ones((b, self.m * k), dtype=torch.int64, device=dev)
+        self.rows = list(self.buf.unbind(0))
+        self.used = 0
+
+    def add(self, logits: torch.Tensor) -> None:
+        if logits.dim() != 2:
+            logits = logits.reshape(self.n, -1)
+        row = self.rows[self.used]
+        if self.two:
+            l0, l1 = logits.unbind(1)
+            torch.le(l1, l0, out=self.le)
+            torch.eq(l0, l0, out=self.ok)                 # l0 is not NaN
+            torch.gt(self.ok, self.le, out=row)           # ok and not (l1 <= l0): class 1
+        else:
+            if self.values.dtype != logits.dtype:
+                self.values = torch.empty(0, dtype=logits.dtype, device=logits.device)
+            torch.max(logits, 1, out=(self.values, row))
+        self.used += 1
+        if self.used == self.m:
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the kept decisions to the counts (call once more after the last batch)."""
+        u = self.used
+        if u == 0:
+            return
+        votes = self.buf[:u].view(u, self.b, self.k)
+        if self.two:
+            ones = votes.sum((0, 2))
+            self.counts[:, 1] += ones
+            self.counts[:, 0] += u * self.k - ones
+        else:   # row j of the index: input j's u * k votes
+            index = votes.permute(1, 0, 2).reshape(self.b, u * self.k)
+            self.counts.scatter_add_(1, index, self.ones[:, :u * self.k])
+        self.used = 0
 
 
 def count_classes(forward: Forward, x: torch.Tensor, noise: Noise, num: int, num_classes: int, *,
@@ -73,17 +161,24 @@ def count_classes(forward: Forward, x: torch.Tensor, noise: Noise, num: int, num
     counts = torch.zeros((b, num_classes), dtype=torch.int64, device=dev)
     flat = x.reshape(b, 1, d)
     k, done = 0, 0
+    votes = None
     with torch.inference_mode():
         while done < num:
             if min(k_max, num - done) != k:   # the first batch, and a shorter last one
+                if votes is not None:
+                    votes.fold()
                 k = min(k_max, num - done)
                 e = torch.empty((k, d), dtype=x.dtype, device=dev)
                 out = torch.empty((b, k, d), dtype=x.dtype, device=dev)
-                ones = torch.ones((b, k), dtype=torch.int64, device=dev)
-            noisy = noise.perturb(flat, noise.standard(e, generator), out)
-            pred = forward(noisy.view(b * k, *shape)).reshape(b * k, -1).argmax(1)
-            counts.scatter_add_(1, pred.view(b, k), ones)   # row j: input j's votes
+                noisy = out.view(b * k, *shape)
+                perturb = noise.perturber(flat, e, out)
+                votes = _Votes(counts, k)
+            noise.standard(e, generator)
+            perturb()
+            votes.add(forward(noisy))
             done += k
             if on_batch is not None:
                 on_batch(b * k)
+        if votes is not None:
+            votes.fold()
     return counts
