@@ -140,7 +140,7 @@ class SmoothingToy2dView(ResultView):
             entries.append((pg.PlotDataItem(pen=pg.mkPen(WRONG, width=2)), f"certified wrong class ({wrong})"))
         for k in range(len(data.classes)):
             entries.append((swatch("o", class_color(k), None, 10), f"class {data.class_name(k)}"))
-        legend_below(self.canvas, 1, 0, entries, columns=4)
+        legend_below(self.canvas, 1, 0, entries, columns=3)
         x0, x1, y0, y1 = back.extent
         plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
         what = f"smoothed, σ = {sm.sigma:g}" if smoothed else "base classifier"
