@@ -108,30 +108,33 @@ def train(arch: dict[str, Any], cfg: Config) -> tuple[nn.Sequential, Dataset, Da
     return model, train_set, test_set
 
 
-def main(script: str, arch: dict[str, Any], cfg: Config) -> None:
+def train_from_cli(script: str, arch: dict[str, Any], cfg: Any, train_fn) -> tuple:
+    """Parse ``--out``, train with ``train_fn(arch, cfg)``, save the weights and architecture.
+
+    Returns (name, out folder, model, train set, test set, seconds). Shared by every sample
+    model family's ``main`` (each adds its own manifest fields)."""
     name = pathlib.Path(script).resolve().parent.name
     parser = argparse.ArgumentParser(description=f"Train the sample model {name}.")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(script).resolve().parent,
                         help="folder to write model.pt, model.arch.json, manifest.json into")
     out = parser.parse_args().out
     start = time.perf_counter()
-    model, train_set, test_set = train(arch, cfg)
+    model, train_set, test_set = train_fn(arch, cfg)
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     # A plain dict of tensors: loads with torch.load(weights_only=True), no pickled classes.
     torch.save({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
                out / "model.pt")
     (out / "model.arch.json").write_text(json.dumps(arch, indent=2) + "\n")
-    training = {k: v for k, v in dataclasses.asdict(cfg).items()
-                if k not in ("dataset", "description") and not k.startswith("adv_")}
-    training.update(optimizer="Adam", lr_schedule="cosine", loss="cross_entropy",
-                    deterministic=True, threads=1)
-    training["adversarial"] = None if cfg.adv_eps <= 0 else {
-        "method": "pgd_linf", "eps": cfg.adv_eps, "steps": cfg.adv_steps,
-        "step_size": 2.5 * cfg.adv_eps / cfg.adv_steps, "from_epoch": cfg.adv_from_epoch,
-        "loss_weight": 0.5}
-    manifest = {
+    return name, out, model, train_set, test_set, seconds
+
+
+def manifest_for(name: str, arch: dict[str, Any], cfg: Any, model: nn.Module, train_set: Dataset,
+                 test_set: Dataset, training: dict, seconds: float, **extra: Any) -> dict[str, Any]:
+    """The manifest every sample classifier shares; ``extra`` keys go after the description."""
+    return {
         "name": name,
+        **extra,
         "description": cfg.description,
         "architecture": {"summary": summarize(arch), "input_shape": arch["input_shape"],
                          "num_classes": len(test_set.classes),
@@ -149,6 +152,19 @@ def main(script: str, arch: dict[str, Any], cfg: Config) -> None:
         "date": datetime.date.today().isoformat(),
         "rebuild": f"python sample_models/{name}/train.py",
     }
+
+
+def main(script: str, arch: dict[str, Any], cfg: Config) -> None:
+    name, out, model, train_set, test_set, seconds = train_from_cli(script, arch, cfg, train)
+    training = {k: v for k, v in dataclasses.asdict(cfg).items()
+                if k not in ("dataset", "description") and not k.startswith("adv_")}
+    training.update(optimizer="Adam", lr_schedule="cosine", loss="cross_entropy",
+                    deterministic=True, threads=1)
+    training["adversarial"] = None if cfg.adv_eps <= 0 else {
+        "method": "pgd_linf", "eps": cfg.adv_eps, "steps": cfg.adv_steps,
+        "step_size": 2.5 * cfg.adv_eps / cfg.adv_steps, "from_epoch": cfg.adv_from_epoch,
+        "loss_weight": 0.5}
+    manifest = manifest_for(name, arch, cfg, model, train_set, test_set, training, seconds)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"{name}: test accuracy {manifest['test_accuracy']:.4f}, "
           f"train accuracy {manifest['train_accuracy']:.4f} ({seconds:.1f} s) -> {out}")

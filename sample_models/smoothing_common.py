@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from common import accuracy, summarize  # also puts the repository on sys.path
+from common import accuracy, manifest_for, summarize, train_from_cli  # also puts the repository on sys.path
 from workbench.data.datasets import Dataset, load_dataset
 from workbench.nets.architecture import build_module
 
@@ -77,46 +77,21 @@ def train(arch: dict[str, Any], cfg: SmoothConfig) -> tuple[nn.Sequential, Datas
 
 
 def main(script: str, arch: dict[str, Any], cfg: SmoothConfig) -> None:
-    name = pathlib.Path(script).resolve().parent.name
-    parser = argparse.ArgumentParser(description=f"Train the sample model {name}.")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(script).resolve().parent,
-                        help="folder to write model.pt, model.arch.json, manifest.json into")
-    out = parser.parse_args().out
-    start = time.perf_counter()
-    model, train_set, test_set = train(arch, cfg)
-    seconds = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
-               out / "model.pt")
-    (out / "model.arch.json").write_text(json.dumps(arch, indent=2) + "\n")
+    name, out, model, train_set, test_set, seconds = train_from_cli(script, arch, cfg, train)
     training = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset", "description")}
     training.update(optimizer="Adam", lr_schedule="cosine", loss="cross_entropy", deterministic=True,
                     threads=1, adversarial=None,
                     noise={"kind": "gaussian", "sigma": cfg.sigma, "redrawn": "every step",
                            "clipped": False})
-    manifest = {
-        "name": name,
-        "kind": "smoothing",
-        "sigma": cfg.sigma,
-        "description": cfg.description,
-        "architecture": {"summary": summarize(arch), "input_shape": arch["input_shape"],
-                         "num_classes": len(test_set.classes),
-                         "parameters": sum(p.numel() for p in model.parameters())},
-        "files": {"weights": "model.pt", "architecture": "model.arch.json"},
-        "dataset": {"name": cfg.dataset, "split_sizes": {"train": len(train_set), "test": len(test_set)},
-                    "input_range": [test_set.lower, test_set.upper]},
-        "test_accuracy": accuracy(model, test_set),
-        "train_accuracy": accuracy(model, train_set),
-        "noisy_test_accuracy": noisy_accuracy(model, test_set, cfg.sigma),
-        "noisy_evaluation": {"draws": NOISY_EVAL_DRAWS, "seed": NOISY_EVAL_SEED,
-                             "noise": f"gaussian, sigma {cfg.sigma}"},
-        "training": training,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "train_seconds": round(seconds, 1),
-        "date": datetime.date.today().isoformat(),
-        "rebuild": f"python sample_models/{name}/train.py",
-    }
+    manifest = manifest_for(name, arch, cfg, model, train_set, test_set, training, seconds,
+                            kind="smoothing", sigma=cfg.sigma)
+    # The noisy accuracy belongs right after the clean ones.
+    items = list(manifest.items())
+    at = [k for k, _ in items].index("train_accuracy") + 1
+    items[at:at] = [("noisy_test_accuracy", noisy_accuracy(model, test_set, cfg.sigma)),
+                    ("noisy_evaluation", {"draws": NOISY_EVAL_DRAWS, "seed": NOISY_EVAL_SEED,
+                                          "noise": f"gaussian, sigma {cfg.sigma}"})]
+    manifest = dict(items)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"{name}: test accuracy {manifest['test_accuracy']:.4f}, noisy (sigma {cfg.sigma}) "
           f"{manifest['noisy_test_accuracy']:.4f} ({seconds:.1f} s) -> {out}")
