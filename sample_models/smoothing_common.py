@@ -8,19 +8,14 @@ manifest.json), and the manifest adds "kind": "smoothing", "sigma" and the noisy
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import datetime
 import json
-import pathlib
-import platform
-import time
 from typing import Any
 
 import torch
 from torch import nn
 
-from common import accuracy, manifest_for, summarize, train_from_cli  # also puts the repository on sys.path
+from common import manifest_for, train_from_cli  # also puts the repository on sys.path
 from workbench.data.datasets import Dataset, load_dataset
 from workbench.nets.architecture import build_module
 

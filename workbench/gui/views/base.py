@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from workbench.gui.viewdata import ViewData
 
@@ -172,6 +172,42 @@ class ResultView(QWidget):
         if not self.render_image(size).save(str(path), "PNG"):
             raise OSError(f"could not write {path}")
         return path
+
+
+class SampleView(ResultView):
+    """A view of one sample at a time, picked with a spin box; subclasses draw it in
+    ``_draw_sample(data, row)``. The wanted row survives switching runs (clamped to the run)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controls.addWidget(QLabel("Sample:"))
+        self.sample = QSpinBox()
+        self.sample.setToolTip("row of the run (its index in the data is shown beside it)")
+        self.controls.addWidget(self.sample)
+        self.sample.valueChanged.connect(self._redraw)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.controls.addWidget(self.info, 1)
+        self._wanted = 0
+
+    def select_sample(self, row: int) -> None:
+        self.sample.setValue(row)
+
+    def draw(self, data: ViewData) -> None:
+        self.sample.blockSignals(True)
+        self.sample.setRange(0, max(0, len(data.samples) - 1))
+        self.sample.setValue(min(self._wanted, len(data.samples) - 1))
+        self.sample.blockSignals(False)
+        self._draw_sample(data, self.sample.value())
+
+    def _redraw(self, row: int) -> None:
+        self._wanted = row
+        if self._data is not None and self.unavailable(self._data) is None:
+            self.canvas.clear()
+            self._draw_sample(self._data, row)
+
+    def _draw_sample(self, data: ViewData, row: int) -> None:
+        raise NotImplementedError
 
 
 def verdict_html(status: str) -> str:

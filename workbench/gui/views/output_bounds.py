@@ -6,11 +6,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
-
 from workbench.gui.viewdata import ViewData
-from workbench.gui.views.base import (VERDICT_COLORS, ResultView, eps_symbol, legend_below,
-                                      register_view, style_plot, swatch, verdict_html)
+from workbench.gui.views.base import (VERDICT_COLORS, SampleView, eps_symbol, legend_below, register_view,
+                                      style_plot, swatch, verdict_html)
 
 BAR = (120, 144, 170)       # an ordinary class's interval
 TRUE_BAR = (255, 127, 14)   # the true class stands out
@@ -29,20 +27,9 @@ def _clean_marks(plot: pg.PlotItem, values: np.ndarray) -> pg.PlotDataItem:
 
 
 @register_view
-class OutputBoundsView(ResultView):
+class OutputBoundsView(SampleView):
     name = "output_bounds"
     title = "Output bounds"
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.controls.addWidget(QLabel("Sample:"))
-        self.sample = QSpinBox()
-        self.sample.setToolTip("row of the run (its index in the data is shown beside it)")
-        self.sample.valueChanged.connect(self._redraw)
-        self.controls.addWidget(self.sample)
-        self.info = QLabel()
-        self.controls.addWidget(self.info, 1)
-        self._wanted = 0
 
     @classmethod
     def unavailable(cls, data: ViewData) -> str | None:
@@ -76,21 +63,6 @@ class OutputBoundsView(ResultView):
         return (f"Output bounds of sample {s.get('index')} (row {self.sample.value()}, "
                 f"{s.get('status')}): {what}the certified margins, proved where the lower bound is above 0.")
 
-    def select_sample(self, row: int) -> None:
-        self.sample.setValue(row)
-
-    def draw(self, data: ViewData) -> None:
-        self.sample.blockSignals(True)
-        self.sample.setRange(0, max(0, len(data.samples) - 1))
-        self.sample.setValue(min(self._wanted, len(data.samples) - 1))
-        self.sample.blockSignals(False)
-        self._draw_sample(data, self.sample.value())
-
-    def _redraw(self, row: int) -> None:
-        self._wanted = row
-        if self._data is not None and self.unavailable(self._data) is None:
-            self.canvas.clear()
-            self._draw_sample(self._data, row)
 
     def _draw_sample(self, data: ViewData, row: int) -> None:
         s = data.samples[row]

@@ -8,11 +8,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPolygonF
-from PySide6.QtWidgets import QGraphicsPolygonItem, QLabel, QSpinBox
+from PySide6.QtWidgets import QGraphicsPolygonItem
 
 from workbench.gui.smoothing_geometry import Region
 from workbench.gui.viewdata import Grid, ViewData
-from workbench.gui.views.base import ResultView, class_color
+from workbench.gui.views.base import class_color
 
 STATUS_COLORS = {"certified": (44, 160, 44), "abstain": (255, 127, 14)}
 STATUS_SYMBOLS = {"certified": "o", "abstain": "x"}
@@ -82,14 +82,6 @@ def region_item(region: Region, prediction: int, correct: bool) -> QGraphicsPoly
     item.setPen(pg.mkPen(dark, width=2, style=style))  # mkPen: cosmetic, 2 px at any zoom
     item.setBrush(pg.mkBrush(*class_color(prediction), 55))
     return item
-
-
-def add_sample_picker(view: ResultView, tooltip: str) -> QSpinBox:
-    view.controls.addWidget(QLabel("Sample:"))
-    spin = QSpinBox()
-    spin.setToolTip(tooltip)
-    view.controls.addWidget(spin)
-    return spin
 
 
 def first_rows(data: ViewData, *wanted: Any) -> list[int]:

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from workbench.gui.viewdata import ViewData
-from workbench.gui.views.base import legend_below, register_view, ResultView, style_plot, swatch
-from workbench.gui.views.smoothing_common import (add_sample_picker, first_rows, grid_image, most_anisotropic,
+from workbench.gui.views.base import SampleView, legend_below, register_view, style_plot, swatch
+from workbench.gui.views.smoothing_common import (first_rows, grid_image, most_anisotropic,
                                                   region_item, sample_words, smoothing_reason)
 from workbench.gui.views.toy2d import region_image
 
@@ -30,18 +30,12 @@ def arrow_angle(direction: np.ndarray) -> float:
 
 
 @register_view
-class SmoothingHessianView(ResultView):
+class SmoothingHessianView(SampleView):
     name = "smoothing_hessian"
     title = "Hessian directions"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.sample = add_sample_picker(self, "row of the run (its index in the data is shown beside it)")
-        self.sample.valueChanged.connect(self._redraw)
-        self.info = QLabel()
-        self.info.setWordWrap(True)
-        self.controls.addWidget(self.info, 1)
-        self._wanted = 0
         self._plot: pg.PlotItem | None = None
         self.arrows: list[tuple[np.ndarray, np.ndarray, float]] = []  # (start, end, eigenvalue) drawn
         # once, not per drawing: the scene outlives every redraw, and so would extra connections
@@ -78,21 +72,6 @@ class SmoothingHessianView(ResultView):
                 f"positive, cyan: negative), over the base classifier's regions, with the certified RANCER "
                 f"ellipse (semi-axes σ_i·ρ along the eigenvectors). Right: eigenvalue and semi-axis per direction.")
 
-    def select_sample(self, row: int) -> None:
-        self.sample.setValue(row)
-
-    def draw(self, data: ViewData) -> None:
-        self.sample.blockSignals(True)
-        self.sample.setRange(0, max(0, len(data.samples) - 1))
-        self.sample.setValue(min(self._wanted, len(data.samples) - 1))
-        self.sample.blockSignals(False)
-        self._draw_sample(data, self.sample.value())
-
-    def _redraw(self, row: int) -> None:
-        self._wanted = row
-        if self._data is not None and self.unavailable(self._data) is None:
-            self.canvas.clear()
-            self._draw_sample(self._data, row)
 
     def _draw_sample(self, data: ViewData, row: int) -> None:
         sm = data.smoothing

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from workbench.gui.smoothing_geometry import noise_std_per_coordinate
 from workbench.gui.viewdata import ViewData
-from workbench.gui.views.base import ResultView, legend_below, register_view, style_plot
-from workbench.gui.views.smoothing_common import (add_sample_picker, first_rows, most_anisotropic, sample_words,
+from workbench.gui.views.base import SampleView, legend_below, register_view, style_plot
+from workbench.gui.views.smoothing_common import (first_rows, most_anisotropic, sample_words,
                                                   smoothing_reason)
 
 INK = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)])  # as the data panel: white paper, black ink
@@ -41,18 +41,12 @@ def to_picture(values: np.ndarray, chw: tuple[int, int, int]) -> np.ndarray:
 
 
 @register_view
-class SmoothingSigmaImageView(ResultView):
+class SmoothingSigmaImageView(SampleView):
     name = "smoothing_sigma_image"
     title = "Smoothing σ per pixel"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.sample = add_sample_picker(self, "row of the run (its index in the data is shown beside it)")
-        self.sample.valueChanged.connect(self._redraw)
-        self.info = QLabel()
-        self.info.setWordWrap(True)
-        self.controls.addWidget(self.info, 1)
-        self._wanted = 0
         self.sigma_picture: np.ndarray | None = None  # what the heat image shows (tests read it)
 
     @classmethod
@@ -87,18 +81,6 @@ class SmoothingSigmaImageView(ResultView):
         return (f"Sample {s.get('index')} ({s.get('status')}, {sm.method}): the input (left) and {what}; "
                 f"colour levels are shared by all samples of the run (base σ = {sm.sigma:g}).")
 
-    def _redraw(self, row: int) -> None:
-        self._wanted = row
-        if self._data is not None and self.unavailable(self._data) is None:
-            self.canvas.clear()
-            self._draw_sample(self._data, row)
-
-    def draw(self, data: ViewData) -> None:
-        self.sample.blockSignals(True)
-        self.sample.setRange(0, max(0, len(data.samples) - 1))
-        self.sample.setValue(min(self._wanted, len(data.samples) - 1))
-        self.sample.blockSignals(False)
-        self._draw_sample(data, self.sample.value())
 
     def _stds(self, data: ViewData) -> np.ndarray:
         """[N, d] per-coordinate noise std of every sample (one colour scale for the run)."""

@@ -121,7 +121,7 @@ def condition_bounds(net: PinnNetwork, cond: Condition, a: Tensor, b: Tensor, *,
 
 
 def _condition_bounds(net, cond, a, b, method, dtype):
-    N, n_out, T = a.shape[0], net.n_outputs, len(cond.traces)
+    N, n_out = a.shape[0], net.n_outputs
     c, r = (a + b) / 2, (b - a) / 2
     use_x = any(tr.beta != 0 for tr in cond.traces)
     lo_tx = torch.cat([cond.points(a, tr) for tr in cond.traces])
