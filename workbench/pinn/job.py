@@ -20,6 +20,9 @@ from .certify.network import load_pinn
 from .pdes import get_pde
 
 
+AUTO_BATCH = {"cpu": 1024, "cuda": 16384}   # a GPU needs many boxes per call to be busy
+
+
 @dataclass
 class PinnParams:
     target_ratio: float = param(1.1, help="stop refining a part once its bound is within this factor of the "
@@ -35,7 +38,8 @@ class PinnParams:
         "auto", help="hidden-layer bounds: crown (∂-CROWN backward passes), forward (forward-mode linear "
                      "bounds: half the cost, looser on large boxes) or auto (forward on small boxes only)",
         choices=("auto", "crown", "forward"))
-    batch_size: int = param(1024, help="sub-boxes bounded together", min=2, max=1_000_000)
+    batch_size: int = param(0, help="sub-boxes bounded together (0: 1024 on a CPU, 16384 on a GPU)", min=0,
+                            max=1_000_000)
     device: Literal["cpu", "cuda"] = param("cpu", help="where to compute", choices=("cpu", "cuda"))
     dtype: Literal["float32", "float64"] = param(
         "float32", help="precision of the intermediate passes (relaxations and the output pass are "
@@ -56,7 +60,7 @@ def run(job, *, progress: ProgressFn, cancelled: CancelledFn):
     progress(0.0, "loading the network")
     graph, net = load_pinn(job.model, pde, device)
     settings = Settings(target_ratio=p.target_ratio, time_budget=p.time_budget, max_boxes=p.max_boxes,
-                        samples=p.sample_points, batch=p.batch_size, method=p.relaxation,
+                        samples=p.sample_points, batch=p.batch_size or AUTO_BATCH[device.type], method=p.relaxation,
                         dtype=torch.float64 if p.dtype == "float64" else torch.float32, seed=p.seed)
     parts = PARTS if p.parts == "all" else (p.parts,)
     with sound_math():
