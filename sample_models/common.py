@@ -82,15 +82,23 @@ def accuracy(model: nn.Module, data: Dataset) -> float:
     return float((pred == data.y).mean())
 
 
-def train(arch: dict[str, Any], cfg: Config) -> tuple[nn.Sequential, Dataset, Dataset]:
+def deterministic_setup(arch: dict[str, Any], cfg: Any) -> tuple:
+    """Seeds, one thread, deterministic algorithms; then the data, the model (torch's default
+    initialisation under the seed), Adam and its cosine schedule, in that order (the order
+    fixes the random streams). Returns (model, opt, sched, gen, train_set, test_set)."""
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)  # one thread: the same reduction order on every machine
     gen = torch.Generator().manual_seed(cfg.seed)
     train_set, test_set = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
-    model = build_module(arch)  # initialised by torch's defaults under the seed above
+    model = build_module(arch)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    return model, opt, sched, gen, train_set, test_set
+
+
+def train(arch: dict[str, Any], cfg: Config) -> tuple[nn.Sequential, Dataset, Dataset]:
+    model, opt, sched, gen, train_set, test_set = deterministic_setup(arch, cfg)
     x, y = torch.from_numpy(train_set.x), torch.from_numpy(train_set.y)
     for epoch in range(cfg.epochs):
         model.train()

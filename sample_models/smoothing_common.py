@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from common import manifest_for, train_from_cli  # also puts the repository on sys.path
-from workbench.data.datasets import Dataset, load_dataset
-from workbench.nets.architecture import build_module
+from common import deterministic_setup, manifest_for, train_from_cli  # also puts the repository on sys.path
+from workbench.data.datasets import Dataset
 
 NOISY_EVAL_DRAWS = 20   # noisy copies of each test input behind "noisy_test_accuracy"
 NOISY_EVAL_SEED = 1234
@@ -49,14 +48,7 @@ def noisy_accuracy(model: nn.Module, data: Dataset, sigma: float, draws: int = N
 
 
 def train(arch: dict[str, Any], cfg: SmoothConfig) -> tuple[nn.Sequential, Dataset, Dataset]:
-    torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)  # one thread: the same reduction order on every machine
-    gen = torch.Generator().manual_seed(cfg.seed)
-    train_set, test_set = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
-    model = build_module(arch)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    model, opt, sched, gen, train_set, test_set = deterministic_setup(arch, cfg)
     x, y = torch.from_numpy(train_set.x), torch.from_numpy(train_set.y)
     for _ in range(cfg.epochs):
         model.train()

@@ -193,6 +193,12 @@ class SampleView(ResultView):
     def select_sample(self, row: int) -> None:
         self.sample.setValue(row)
 
+    def state(self) -> dict[str, Any]:
+        return {"sample": self.sample.value()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._wanted = int(state.get("sample", 0))
+
     def draw(self, data: ViewData) -> None:
         self.sample.blockSignals(True)
         self.sample.setRange(0, max(0, len(data.samples) - 1))

@@ -37,12 +37,6 @@ class OutputBoundsView(SampleView):
             return "the run has no result"
         return None if data.samples else "the run certified no samples"
 
-    def state(self) -> dict[str, Any]:
-        return {"sample": self.sample.value()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._wanted = int(state.get("sample", 0))
-
     @classmethod
     def report_states(cls, data: ViewData) -> list[dict[str, Any]]:
         """The first verified sample and the first one that is not (when there are both)."""

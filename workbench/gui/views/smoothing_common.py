@@ -17,7 +17,6 @@ from workbench.gui.views.base import class_color
 STATUS_COLORS = {"certified": (44, 160, 44), "abstain": (255, 127, 14)}
 STATUS_SYMBOLS = {"certified": "o", "abstain": "x"}
 WRONG = (214, 39, 40)  # certified, but not the true class
-HOVER_PIXELS = 12
 
 
 def smoothing_reason(data: ViewData) -> str | None:

@@ -52,12 +52,6 @@ class SmoothingHessianView(SampleView):
             return "the run stored no Hessian eigenvectors (RANCER computes them)"
         return None
 
-    def state(self) -> dict[str, Any]:
-        return {"sample": self.sample.value()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._wanted = int(state.get("sample", 0))
-
     @classmethod
     def report_states(cls, data: ViewData) -> list[dict[str, Any]]:
         row = most_anisotropic(data)

@@ -60,12 +60,6 @@ class SmoothingSigmaImageView(SampleView):
             return "the run stored no inputs"
         return None
 
-    def state(self) -> dict[str, Any]:
-        return {"sample": self.sample.value()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._wanted = int(state.get("sample", 0))
-
     @classmethod
     def report_states(cls, data: ViewData) -> list[dict[str, Any]]:
         rows = [most_anisotropic(data)] + first_rows(data, "abstain")

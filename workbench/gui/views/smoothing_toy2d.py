@@ -10,22 +10,21 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QWidget
 
 from workbench.gui.smoothing_grids import pixel
 from workbench.gui.viewdata import ViewData
 from workbench.gui.views.base import ResultView, class_color, legend_below, register_view, style_plot, swatch
-from workbench.gui.views.smoothing_common import (HOVER_PIXELS, STATUS_COLORS, STATUS_SYMBOLS, WRONG,
+from workbench.gui.views.smoothing_common import (STATUS_COLORS, STATUS_SYMBOLS, WRONG,
                                                   boundary_segments, grid_image, method_title, noise_words, region_item,
                                                   region_words, sample_words, smoothing_reason)
-from workbench.gui.views.toy2d import region_image
+from workbench.gui.views.toy2d import RegionsHover, region_image
 
 BACKGROUNDS = {"smoothed": "smoothed classifier", "base": "base classifier"}
 
 
 @register_view
-class SmoothingToy2dView(ResultView):
+class SmoothingToy2dView(RegionsHover, ResultView):
     name = "smoothing_toy2d"
     title = "2-D certified regions"
 
@@ -146,18 +145,6 @@ class SmoothingToy2dView(ResultView):
         what = f"smoothed, σ = {sm.sigma:g}" if smoothed else "base classifier"
         style_plot(plot, f"{method_title(sm.method)}: certified {region_words(sm.method, sm.norm)} ({what})",
                    "x₁ [input 1]", "x₂ [input 2]")
-
-    def _toggle_regions(self, on: bool) -> None:
-        for item in self._region_items:
-            item.setVisible(on)
-
-    def _mouse_moved(self, pos: QPointF) -> None:
-        plot = self._plot
-        if plot is None or self._data is None or not plot.sceneBoundingRect().contains(pos):
-            return
-        p = plot.vb.mapSceneToView(pos)
-        px, py = plot.vb.viewPixelSize()
-        self.hover.setText(self.hover_text(p.x(), p.y(), HOVER_PIXELS * px, HOVER_PIXELS * py))
 
     def hover_text(self, x: float, y: float, tol_x: float = 0.0, tol_y: float = 0.0) -> str:
         """Numbers at (x, y): both classifiers' class there and, near a sample, its certificate."""

@@ -25,8 +25,25 @@ def region_image(classes: np.ndarray, margin: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+class RegionsHover:
+    """What the 2-D region views share: showing/hiding the certified regions, and a hover line
+    from ``hover_text(x, y, tol_x, tol_y)`` with the tolerance in data units (HOVER_PIXELS)."""
+
+    def _toggle_regions(self, on: bool) -> None:
+        for item in self._region_items:
+            item.setVisible(on)
+
+    def _mouse_moved(self, pos: QPointF) -> None:
+        plot = self._plot
+        if plot is None or self._data is None or not plot.sceneBoundingRect().contains(pos):
+            return
+        p = plot.vb.mapSceneToView(pos)
+        px, py = plot.vb.viewPixelSize()
+        self.hover.setText(self.hover_text(p.x(), p.y(), HOVER_PIXELS * px, HOVER_PIXELS * py))
+
+
 @register_view
-class Toy2dView(ResultView):
+class Toy2dView(RegionsHover, ResultView):
     name = "toy2d"
     title = "2-D decision regions"
 
@@ -132,18 +149,6 @@ class Toy2dView(ResultView):
     def _true_class(data: ViewData, row: int) -> int:
         s = data.samples[row]
         return int(s.get("label", s.get("prediction", 0)) or 0)
-
-    def _toggle_regions(self, on: bool) -> None:
-        for item in self._region_items:
-            item.setVisible(on)
-
-    def _mouse_moved(self, pos: QPointF) -> None:
-        plot = self._plot
-        if plot is None or self._data is None or not plot.sceneBoundingRect().contains(pos):
-            return
-        p = plot.vb.mapSceneToView(pos)
-        px, py = plot.vb.viewPixelSize()
-        self.hover.setText(self.hover_text(p.x(), p.y(), HOVER_PIXELS * px, HOVER_PIXELS * py))
 
     def hover_text(self, x: float, y: float, tol_x: float = 0.0, tol_y: float = 0.0) -> str:
         """Numbers at data point (x, y): the region's class and, near a sample, the sample."""

@@ -82,12 +82,19 @@ def boundary_conditions(pde: PDE) -> list[Condition]:
     return out
 
 
+def _g(cond: Condition, s: Tensor, n_out: int) -> Tensor:
+    """The target g(s) [N, n_out] (zero when the condition has none)."""
+    if cond.g is None:
+        return s.new_zeros(s.shape[0], n_out)
+    return cond.g(s).to(s).reshape(s.shape[0], n_out)
+
+
 def _g_and_slope(cond: Condition, c: Tensor, n_out: int) -> tuple[Tensor, Tensor]:
     if cond.g is None:
-        return c.new_zeros(c.shape[0], n_out), c.new_zeros(c.shape[0], n_out)
+        return _g(cond, c, n_out), c.new_zeros(c.shape[0], n_out)
     with torch.enable_grad():
         s = c.detach().clone().requires_grad_(True)
-        g = cond.g(s).to(s).reshape(s.shape[0], n_out)
+        g = _g(cond, s, n_out)
         if not g.requires_grad:   # a constant g
             return g.detach(), torch.zeros_like(g)
         slopes = [torch.autograd.grad(g[:, k].sum(), s, retain_graph=k + 1 < n_out, allow_unused=True)[0]
@@ -99,7 +106,7 @@ def _g_and_slope(cond: Condition, c: Tensor, n_out: int) -> tuple[Tensor, Tensor
 def error_at(net: PinnNetwork, cond: Condition, s: Tensor) -> Tensor:
     """The exact error e(s) [N, n_out] (float64 forward mode)."""
     s = s.double().to(net.device)
-    total = -_g_and_slope(cond, s, net.n_outputs)[0] if cond.g is not None else s.new_zeros(s.shape[0], net.n_outputs)
+    total = -_g(cond, s, net.n_outputs)   # values only: no autograd on the sampling path
     for tr in cond.traces:
         v = evaluate(net.mlp, net.net_inputs(cond.points(s, tr)), ("u", "u_x"), net.input_order)
         u, ux = v["u"], v["u_x"]
@@ -107,10 +114,6 @@ def error_at(net: PinnNetwork, cond: Condition, s: Tensor) -> Tensor:
             u, ux = u.clamp(min=0), torch.where(u > 0, ux, torch.zeros_like(ux))
         total = total + tr.alpha * u + tr.beta * ux
     return total
-
-
-def _hull0(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
-    return lo.clamp(max=0), hi.clamp(min=0)
 
 
 def condition_bounds(net: PinnNetwork, cond: Condition, a: Tensor, b: Tensor, *, method: str = "crown",
@@ -148,8 +151,8 @@ def _condition_bounds(net, cond, a, b, method, dtype):
         if net.relu_output:
             n_lo, n_hi = iv[0]
             zero, cross = n_hi <= 0, (n_lo < 0) & (n_hi > 0)
-            iv = [(torch.where(zero, 0.0, torch.where(cross, _hull0(l, h)[0], l)),
-                   torch.where(zero, 0.0, torch.where(cross, _hull0(l, h)[1], h))) for l, h in iv]
+            iv = [(torch.where(zero, 0.0, torch.where(cross, l.clamp(max=0), l)),
+                   torch.where(zero, 0.0, torch.where(cross, h.clamp(min=0), h))) for l, h in iv]
             iv[0] = (iv[0][0].clamp(min=0), iv[0][1].clamp(min=0))
             if tr.beta != 0:
                 mean_value_ok &= ~cross

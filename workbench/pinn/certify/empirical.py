@@ -17,7 +17,7 @@ from workbench.pinn.pdes.base import PDE, pointwise_norm
 
 from .conditions import Condition, error_at
 from .network import PinnNetwork
-from .residual import _split, symbols_of
+from .residual import split_symbol, symbols_of
 
 Tensor = torch.Tensor
 CHUNK = 1 << 16
@@ -54,14 +54,15 @@ def term_values(net: PinnNetwork, pde: PDE, points_tx: Tensor) -> Tensor:
 def symbol_values(net: PinnNetwork, pde: PDE, points_tx: Tensor) -> dict[str, Tensor]:
     """The residual's symbols (u, u_t, ..., t, x) at the points, each [N]."""
     symbols = symbols_of(pde)
-    orders = sorted({"u" + _split(s, pde)[1] for s in symbols} | {"u"})
+    parts = {s: split_symbol(s, pde) for s in symbols}
+    orders = sorted({"u" + suffix for _, suffix in parts.values()} | {"u"})
     v = evaluate(net.mlp, net.net_inputs(points_tx.double()), orders, net.input_order)
     if net.relu_output:   # u = ReLU(N): where N <= 0 every derivative is 0
         on = v["u"] > 0
         v = {k: torch.where(on, x, torch.zeros_like(x)) for k, x in v.items()}
     values = {"t": points_tx[:, 0].double(), "x": points_tx[:, 1].double()}
     for s in symbols:
-        out, suffix = _split(s, pde)
+        out, suffix = parts[s]
         values[s] = v["u" + suffix][:, out]
     return values
 

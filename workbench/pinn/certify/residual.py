@@ -45,7 +45,7 @@ def symbols_of(pde: PDE) -> list[str]:
     return [s for s in pde.symbols if s not in ("t", "x")]
 
 
-def _split(symbol: str, pde: PDE) -> tuple[int, str]:
+def split_symbol(symbol: str, pde: PDE) -> tuple[int, str]:
     """'v_xx' -> (index of output v, '_xx')."""
     for k, name in enumerate(pde.outputs):
         if symbol == name or symbol.startswith(name + "_"):
@@ -63,7 +63,8 @@ def residual_bounds(net: PinnNetwork, pde: PDE, lo_tx: Tensor, hi_tx: Tensor, *,
 def _residual_bounds(net, pde, lo_tx, hi_tx, method, dtype) -> ResidualBounds:
     N, n_out = lo_tx.shape[0], net.n_outputs
     symbols = symbols_of(pde)
-    keyed = {s: (_split(s, pde)[0], net.key(_split(s, pde)[1])) for s in symbols}
+    parts = {s: split_symbol(s, pde) for s in symbols}
+    keyed = {s: (out, net.key(suffix)) for s, (out, suffix) in parts.items()}
     keys = {k for _, k in keyed.values()}
     dirs = sorted({i for k in keys for i in k})
     pairs = sorted({k for k in keys if len(k) == 2})
@@ -79,7 +80,7 @@ def _residual_bounds(net, pde, lo_tx, hi_tx, method, dtype) -> ResidualBounds:
     intervals: dict[str, Interval] = {s: (s_lo[:, r], s_up[:, r]) for r, s in enumerate(symbols)}
     state = torch.full((N,), CLASSICAL, dtype=torch.long, device=lo_tx.device)
     if net.relu_output:
-        base = [i for i, s in enumerate(symbols) if _split(s, pde)[1] == ""]
+        base = [i for i, s in enumerate(symbols) if parts[s][1] == ""]
         n_lo, n_up = s_lo[:, base].amin(1), s_up[:, base].amax(1)
         state = torch.where(n_up <= 0, ZERO, torch.where(n_lo > 0, CLASSICAL, UNDEFINED))
     intervals["t"], intervals["x"] = (lo_tx[:, 0], hi_tx[:, 0]), (lo_tx[:, 1], hi_tx[:, 1])

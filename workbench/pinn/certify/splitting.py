@@ -90,7 +90,7 @@ def refine(lower: Tensor, upper: Tensor, bound_fn: BoundFn, choose_dim: ChooseFn
         if n_todo == 0:
             leaves.stop = "resolution"
             break
-        if leaves.count + n_todo > max_boxes and leaves.count >= max_boxes:
+        if leaves.count >= max_boxes:
             leaves.stop = "boxes"
             break
         check_cancelled(cancelled)
