@@ -63,6 +63,7 @@ class ResultArea(QWidget):
         self.views: dict[str, ResultView] = {}
         self.live_run: str | None = None  # the run whose live view (if any) is shown
         self._placeholder: str | None = None  # while a placeholder shows: the tab shown before it
+        self._shown: tuple[str, str] | None = None  # (run id, status) of the record on show
         # Views draw when their tab is first shown: drawing all of them at once would hold the
         # GUI thread for a few hundred milliseconds on a slow machine.
         self.tabs.currentChanged.connect(self._draw_current)
@@ -97,6 +98,10 @@ class ResultArea(QWidget):
         points a running (or stopped) run reported, shown by the views that can draw them."""
         current = self._current_title() if self._placeholder is None else self._placeholder
         self._placeholder = None
+        if self._shown is not None and self._shown[0] == record.id and self._shown[1] != "done" \
+                and record.status == "done" and current == "Details":
+            current = ""   # the run just finished: its details were all there was, show its result
+        self._shown = (record.id, record.status)
         self._clear()
         self.data = data
         if live is not None and record.status != "done":
