@@ -270,3 +270,16 @@ def test_about_box_names_versions_and_device(qtbot, window):
     shortcuts = {name: [s.toString() for s in a.shortcuts()] for name, a in window.actions.items()}
     assert shortcuts["run"] == ["Ctrl+R", "F5"] and shortcuts["cancel"] == ["Esc"]
     assert "Ctrl+O" in shortcuts["open"] and "Ctrl+E" in shortcuts["export"] and "Ctrl+Q" in shortcuts["quit"]
+
+
+def test_a_run_that_finishes_on_its_details_tab_opens_its_result(qtbot, window):
+    w = window
+    load_moons(qtbot, w, 0, 100)
+    w.method.set_method("crown")
+    w.method.set_values({"batch_size": 2, "radius": True, **FAST})
+    with qtbot.waitSignal(w.run_finished, timeout=60000):
+        run_id = w.start_run()
+        qtbot.waitUntil(lambda: w.result.tabs.count() and w.result.tabs.tabText(0) == "Details", timeout=10000)
+        w.result.tabs.setCurrentIndex(0)   # while it runs, the details are all there is
+    qtbot.waitUntil(lambda: w.result.data is not None and w.result.data.record.id == run_id, timeout=30000)
+    assert w.result.tabs.tabText(w.result.tabs.currentIndex()) == w.result.tabs.tabText(0) != "Details"
