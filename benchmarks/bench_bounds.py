@@ -35,6 +35,7 @@ from workbench.bounds.crown import intermediate_bounds  # noqa: E402
 from workbench.bounds.sets import InputSet  # noqa: E402
 from workbench.bounds.verify import compute_bounds  # noqa: E402
 from workbench.nets.graph import Graph, Node  # noqa: E402
+from workbench.allocator import keep_freed_memory  # noqa: E402
 from workbench.runtime import sound_math  # noqa: E402
 
 ALPHA_ITERATIONS = 20
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--methods: choose from {', '.join(METHODS)}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()   # as the workbench's own entry points do; it helps auto_LiRPA alike
 
     lib, why = (None, "skipped (--no-lirpa)") if args.no_lirpa else _load_lirpa()
     print(f"torch {torch.__version__}, device {device}"

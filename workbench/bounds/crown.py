@@ -8,13 +8,14 @@ layer ("intermediate bounds"), only for the neurons IBP leaves undecided.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
+from .compact import activation_linear_back, intercept_terms, live_columns
 from .ibp import Interval, ibp_all
 from .relaxations import default_slopes, intercepts, relu_default
 from .sets import InputSet, rounding_slack
@@ -32,11 +33,18 @@ class Relaxation:
     icpt_lo: Tensor
     slope_up: Tensor
     icpt_up: Tensor
+    # Cached by compact.live_columns: a LiveColumns, or None (not worth compacting).
+    _live: tuple | None = field(default=None, init=False, repr=False)
+    _live_done: bool = field(default=False, init=False, repr=False)
 
 
 def _linear_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
     bias = p.get("b")
-    db = torch.einsum("bs...o,o->bs", A, bias) if bias is not None else 0
+    if bias is None:
+        db = 0
+    else:   # a matrix-vector product; extra dims (a linear map on the last axis) are summed after
+        db = A @ bias
+        db = db.flatten(2).sum(-1) if db.dim() > 2 else db
     return A @ p["W"], db
 
 
@@ -65,21 +73,12 @@ def _affine_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
 
 
 def _activation_back(p: dict, A: Tensor, r: Relaxation, in_shape) -> tuple[Tensor, Tensor]:
-    # The hot loop of CROWN: memory-bound, so few full-size passes over A, and the intercept
-    # terms as batched mat-vec products when the relaxation is shared by all spec rows.
-    if A.shape[0] != r.slope_lo.shape[0]:   # a batch-independent spec meets per-sample relaxations
-        A = A.expand(r.slope_lo.shape[0], *A.shape[1:])
+    # The hot loop of CROWN: memory-bound, so few full-size passes over A. A batch-1 A (a spec
+    # shared by all samples) is split by sign before it meets the per-sample relaxation.
     neg = A.clamp(max=0)
     pos = A - neg
     A_new = torch.addcmul(pos * r.slope_lo, neg, r.slope_up)
-    B, S = A.shape[:2]
-    pos, neg = pos.reshape(B, S, -1), neg.reshape(B, S, -1)
-    if r.icpt_lo.shape[1] == 1:
-        lo, up = r.icpt_lo.reshape(B, -1, 1), r.icpt_up.reshape(B, -1, 1)
-        db = torch.baddbmm(torch.bmm(pos, lo), neg, up).squeeze(2)
-    else:
-        db = (pos * r.icpt_lo.reshape(B, S, -1)).sum(-1) + (neg * r.icpt_up.reshape(B, S, -1)).sum(-1)
-    return A_new, db
+    return A_new, intercept_terms(pos, r.icpt_lo) + intercept_terms(neg, r.icpt_up)
 
 
 BACKWARD: dict[str, Callable] = {
@@ -97,12 +96,19 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
     Returns A_in [B, S, *input_shape] and bias [B, S]."""
     pending = {start: A}
     total = A.new_zeros(A.shape[:2]) if bias is None else bias
+    users = graph.consumers()
     for i in range(start, 0, -1):
         A = pending.pop(i, None)
         if A is None:
             continue
         node = graph.nodes[i]
-        if node.op == "add":
+        live = _fusable(graph, i, relax.get(i), users)
+        if live is not None:   # activation and the linear layer under it in one step
+            linear = graph.nodes[node.inputs[0]]
+            A, db = activation_linear_back(A, live)
+            total = total + db
+            targets, contributions = linear.inputs, (A,)
+        elif node.op == "add":
             targets, contributions = node.inputs, (A, A)
         else:
             A, db = BACKWARD[node.op](node.params, A, relax.get(i), graph.shapes[node.inputs[0]])
@@ -114,6 +120,17 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
     if A_in is None:   # the start does not depend on the input at all
         A_in = total.new_zeros(*total.shape, *graph.input_shape)
     return A_in, total
+
+
+def _fusable(graph: Graph, i: int, r: Relaxation | None, users: list[list[int]]):
+    """The live columns of activation node i when it and the linear layer under it (used by
+    nothing else) can be pushed back together on those columns alone (see compact.py)."""
+    if r is None or graph.nodes[i].op not in ACTIVATIONS:
+        return None
+    p = graph.nodes[i].inputs[0]
+    if graph.nodes[p].op != "linear" or len(graph.shapes[p]) != 1 or users[p] != [i]:
+        return None
+    return live_columns(r, graph.nodes[p].params)
 
 
 def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor:
@@ -146,12 +163,15 @@ def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: d
         bias = torch.cat([b[neurons], -b[neurons]], 1) if b is not None else W.new_zeros(W.shape[0], 2 * k)
         A_in, total = backward(graph, spec.inputs[0], torch.cat([W, -W], 1), relax, bias)
     else:
+        from .patches import refine_patches   # conv neurons: small patches instead of dense A
+        if (out := refine_patches(graph, inputs, node, neurons, relax)) is not None:
+            return out
         # A batch-1 spec (the same for every sample) is pushed through the layers down to the
         # first activation once, not once per sample.
         eye = torch.zeros(neurons.shape[0], k, int(torch.Size(shape).numel()), dtype=inputs.lower.dtype,
                           device=inputs.lower.device).scatter_(2, neurons.unsqueeze(2), 1.0)
         A_in, total = backward(graph, node, torch.cat([eye, -eye], 1).view(-1, 2 * k, *shape), relax)
-    lower = inputs.concretize(A_in, total)
+    lower = inputs.concretize(A_in, total, consume=True)
     return lower[:, :k], -lower[:, k:]
 
 
@@ -255,7 +275,7 @@ def crown(graph: Graph, inputs: InputSet, C: Tensor | None = None) -> Interval:
     bounds, relax = intermediate_bounds(graph, inputs)
     spec = output_spec(graph, C, inputs.batch)
     A_in, bias = backward(graph, graph.output, torch.cat([spec, -spec], 1), relax)
-    both = inputs.concretize(A_in, bias)
+    both = inputs.concretize(A_in, bias, consume=True)
     S = spec.shape[1]
     ibp_lo, ibp_up = ibp_spec(graph, bounds, spec)
     return torch.max(both[:, :S], ibp_lo), torch.min(-both[:, S:], ibp_up)

@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .tangents import tangent_point
+
 Tensor = torch.Tensor
 
 
@@ -66,25 +68,29 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def _extreme(op: str, params: dict, l: Tensor, u: Tensor, k: Tensor, lower: bool) -> Tensor:
+def _extreme(op: str, params: dict, l: Tensor, u: Tensor, k: Tensor, lower: bool | None) -> Tensor:
     """min (lower line) or max (upper line) of f(x) - k·x over [l, u], exactly: at an end, a kink
-    or a point where f'(x) = k. The gradient wrt k is the minimiser's (envelope theorem)."""
+    or a point where f'(x) = k. The gradient wrt k is the minimiser's (envelope theorem).
+    ``lower`` None: the values at all candidate points [..., m] (the caller reduces)."""
     act = ACTIVATIONS[op]
     with torch.no_grad():   # envelope theorem: d(min)/dk needs the minimiser, not its derivative
         inner = act.stationary(k.detach(), params)
-    cands = torch.cat([l.unsqueeze(-1), u.unsqueeze(-1),
-                       torch.max(torch.min(inner, u.unsqueeze(-1)), l.unsqueeze(-1))], dim=-1)
+        lo, up = l.unsqueeze(-1).expand_as(inner[..., :1]), u.unsqueeze(-1).expand_as(inner[..., :1])
+        cands = torch.cat([lo, up, torch.max(torch.min(inner, up), lo)], dim=-1)
     values = act.fn(cands, params) - k.unsqueeze(-1) * cands
+    if lower is None:
+        return values
     return values.amin(-1) if lower else values.amax(-1)
 
 
 def intercepts(op: str, params: dict, lower: Tensor, upper: Tensor, slope_lo: Tensor, slope_up: Tensor
                ) -> tuple[Tensor, Tensor]:
     """The tightest sound intercepts for the given slopes (slopes may carry an extra spec dim
-    broadcast against lower/upper)."""
+    broadcast against lower/upper). Both lines in one pass: the ops are small and many."""
     l, u = torch.broadcast_tensors(lower, upper, slope_lo)[:2]
-    b_lo = _extreme(op, params, l, u, slope_lo.expand_as(l), True)
-    b_up = _extreme(op, params, l, u, slope_up.expand_as(l), False)
+    k = torch.stack([slope_lo.expand_as(l), slope_up.expand_as(l)])
+    both = _extreme(op, params, l.unsqueeze(0), u.unsqueeze(0), k, None)
+    b_lo, b_up = both[0].amin(-1), both[1].amax(-1)
     # Rounding: f and k·x are each off by an ulp or so; widen by a few ulps of the terms' size.
     eps = torch.finfo(l.dtype).eps * 8
     size = 1 + torch.max(l.abs(), u.abs()) * (1 + torch.max(slope_lo.abs(), slope_up.abs()))
@@ -109,27 +115,21 @@ def _chord(op: str, params: dict, l: Tensor, u: Tensor, deriv: Callable[[Tensor]
     return torch.where(narrow, deriv((l + u) / 2), chord)
 
 
-def _tangent_point(op: str, l: Tensor, u: Tensor, deriv: Callable, iters: int = 14) -> tuple[Tensor, Tensor]:
+def _tangent_point(op: str, l: Tensor, u: Tensor, deriv: Callable) -> tuple[Tensor, Tensor]:
     """The point d in [l, 0] whose tangent passes through (u, f(u)) (for S-shaped f on a box that
-    straddles 0), by bisection vectorised over all neurons, and where it exists (``ok``). 14 steps
-    put d within 1e-4 of the interval: the line only has to be near-optimal, since its intercept
-    is recomputed exactly for whatever slope comes out."""
+    straddles 0), from the tangent table, and where it exists (``ok``)."""
     f = ACTIVATIONS[op].fn
-    fu = f(u, {})
-    lo, hi = l.clone(), torch.zeros_like(l)
-    for _ in range(iters):
-        d = (lo + hi) / 2
-        above = f(d, {}) + deriv(d) * (u - d) >= fu
-        hi, lo = torch.where(above, d, hi), torch.where(above, lo, d)
-    ok = f(l, {}) + deriv(l) * (u - l) < fu   # the root lies inside [l, 0]
-    return hi, ok
+    fn = lambda x: f(x, {})  # noqa: E731
+    d = torch.max(tangent_point(op, fn, deriv, u).clamp(max=0), l)
+    ok = fn(l) + deriv(l) * (u - l) < fn(u)   # the root lies inside [l, 0]
+    return d, ok
 
 
-def _tangent_through(op: str, l: Tensor, u: Tensor, deriv: Callable, iters: int = 14) -> Tensor:
+def _tangent_through(op: str, l: Tensor, u: Tensor, deriv: Callable, chord: Tensor) -> Tensor:
     """Slope of the tangent at d in [l, 0] whose line passes through (u, f(u)) (CROWN's lower
     line for S-shaped f on a box that straddles 0); the chord's slope where no such d exists."""
-    d, ok = _tangent_point(op, l, u, deriv, iters)
-    return torch.where(ok, deriv(d), _chord(op, {}, l, u, deriv))
+    d, ok = _tangent_point(op, l, u, deriv)
+    return torch.where(ok, deriv(d), chord)
 
 
 @torch.no_grad()
@@ -154,7 +154,8 @@ def default_slopes(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor,
     if bool(mixed.any()):
         # f is point-symmetric about (0, f(0)), so the upper line on [l, u] mirrors the lower on
         # [-u, -l]: both come out of one vectorised search.
-        both = _tangent_through(op, torch.cat([l, -u]), torch.cat([u, -l]), deriv)
+        # The chord is its own mirror image.
+        both = _tangent_through(op, torch.cat([l, -u]), torch.cat([u, -l]), deriv, torch.cat([chord, chord]))
         lower = torch.where(mixed, both[: l.shape[0]], lower)
         upper = torch.where(mixed, both[l.shape[0]:], upper)
     return lower, upper

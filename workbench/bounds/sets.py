@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .linalg import matvec
+
 
 def rounding_slack(magnitude: torch.Tensor, n_terms: int) -> torch.Tensor:
     """A safe bound on float rounding error of a sum of ``n_terms`` terms of total size ``magnitude``.
@@ -88,25 +90,22 @@ class InputSet:
             inside &= (x - self.center).flatten(1).norm(dim=1) <= self.eps * (1 + 1e-6) + tol
         return inside
 
-    def concretize(self, A: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """A sound lower bound of ``A x + bias`` over the set; A [B, S, *in], bias [B, S] -> [B, S]."""
+    def concretize(self, A: torch.Tensor, bias: torch.Tensor, consume: bool = False) -> torch.Tensor:
+        """A sound lower bound of ``A x + bias`` over the set; A [B, S, *in], bias [B, S] -> [B, S].
+        ``consume``: A is not needed afterwards and may be overwritten."""
         A = A.flatten(2)
         lo, up = self.lower.flatten(1), self.upper.flatten(1)
         mid, rad = (lo + up) / 2, (up - lo) / 2
-        # One |A| and two products: A·mid, and |A|·[rad, |mid| + rad] (the latter for the slack).
-        both = _apply(A.abs(), torch.stack([rad, mid.abs() + rad], 1))
-        box = _apply(A, mid.unsqueeze(1))[..., 0] - both[..., 0] + bias
-        magnitude = both[..., 1] + bias.abs()
+        box = matvec(A, mid)
+        ball = matvec(A, self.center.flatten(1)) if self.norm == 2 else None
+        norm = A.norm(dim=2) if self.norm == 2 else None
+        # |A| is the largest temporary: with ``consume`` (the caller is done with A) it overwrites
+        # A, since allocating it costs about as much as computing it.
+        absA = A.abs_() if consume and not A.requires_grad and A.is_contiguous() else A.abs()
+        spread = matvec(absA, rad)
+        box = box - spread + bias
+        magnitude = spread + matvec(absA, mid.abs()) + bias.abs()
         best = box
-        if self.norm == 2:
-            ball = _apply(A, self.center.flatten(1).unsqueeze(1))[..., 0] - self.eps[:, None] * A.norm(dim=2) + bias
-            best = torch.max(box, ball)
+        if ball is not None:
+            best = torch.max(box, ball - self.eps[:, None] * norm + bias)
         return best - rounding_slack(magnitude, A.shape[2])
-
-
-def _apply(A: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-    """A [B or 1, S, n] times each of vectors [B, m, n] -> [B, S, m]; a batch-1 A (a spec shared
-    by all samples) becomes one plain matrix product."""
-    if A.shape[0] == 1:
-        return torch.matmul(vectors, A[0].T).transpose(1, 2)
-    return torch.bmm(A, vectors.transpose(1, 2))

@@ -14,6 +14,7 @@ from typing import Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from workbench.allocator import keep_freed_memory
 from workbench.gui import settings
 from workbench.gui.dialogs import load_bundled_font
 from workbench.gui.main_window import MainWindow
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbench", description="Certification workbench window")
     parser.add_argument("--workspace", metavar="DIR", help="run store folder")
     args, qt_args = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    keep_freed_memory()
     app = application(qt_args)
     window = create_window(args.workspace)
     window.show()

@@ -16,6 +16,7 @@ import sys
 import traceback
 from typing import Any, Sequence
 
+from workbench.allocator import keep_freed_memory
 from workbench.jobs import cli_certify
 from workbench.jobs.cli_certify import command_line as _command_line  # the GUI's names
 from workbench.jobs.cli_certify import model_label as _model_label
@@ -126,6 +127,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    keep_freed_memory()
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.handler(args) or 0)
