@@ -1,11 +1,19 @@
-"""CROWN's backward step through an activation and the linear layer under it, on live columns only.
+"""CROWN's backward step through an activation and the linear layer under it, done together.
 
-A ReLU that is stably inactive on the input set has slopes and intercepts 0: its column of the
+Two ways, each skipping most of the work in its case:
+
+*Live columns.* A ReLU that is stably inactive on the input set has slopes and intercepts 0: its column of the
 A matrix is zero after the activation, and so is its row of W in ``A @ W``. In a typical
 network a third or more of the ReLUs are such dead columns, and ``A @ W`` is the bulk of CROWN's
 work. So the two steps are done together on the live columns alone, gathered per sample (or
 once for the batch when the samples' live sets overlap enough). The result is the same product,
 summed over fewer zeros.
+
+*Shared rows, narrow layer.* When A is the same for every sample (the rows of W one layer above,
+in intermediate bounds) and the linear layer below is narrow (few inputs: the first layer of
+ACAS Xu or a PINN), the per-sample slopes are folded into W instead of into A:
+``(A⁺·s_lo + A⁻·s_up) @ W = A⁺ @ (s_lo·W) + A⁻ @ (s_up·W)``. That is one matrix product of the
+shared A with the B scaled copies of W side by side, and no per-sample pass over A at all.
 """
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ Tensor = torch.Tensor
 # columns, nor for small layers (W of fewer elements), whose products cost less than the gathers.
 MIN_DEAD_SHARE = 0.15
 MIN_WEIGHTS = 2**14
+# Folding the slopes into W pays while W's copies (B of them, [n, m] each) stay small beside A.
+NARROW_FAN_IN = 32
 
 
 def intercept_terms(A: Tensor, icpt: Tensor) -> Tensor:
@@ -96,5 +106,24 @@ def activation_linear_back(A: Tensor, live: LiveColumns) -> tuple[Tensor, Tensor
     out = A @ live.W if live.shared else torch.bmm(A, live.W)
     if live.b is not None:
         db = db + (A @ live.b if live.shared else matvec(A, live.b))
+    return out, db
+
+
+def shared_activation_linear_back(A: Tensor, r: "Relaxation", linear: dict) -> tuple[Tensor, Tensor]:
+    """A batch-1 ``A`` [1, S, n] pushed back through the activation (relaxation ``r`` [B, 1, n])
+    and the narrow linear layer under it (W [n, m]); returns A' [B, S, m] and the bias [B, S]."""
+    W, b = linear["W"], linear.get("b")
+    B, n, m = r.slope_lo.shape[0], W.shape[0], W.shape[1]
+    A0 = A[0]
+    neg = A0.clamp(max=0)
+    pos = A0 - neg
+    sl, su = r.slope_lo.reshape(B, n, 1), r.slope_up.reshape(B, n, 1)
+    # [2n, B·m]: the sample's W scaled by its lower slopes over the one scaled by its upper ones.
+    scaled = torch.cat([sl * W, su * W], 1).permute(1, 0, 2).reshape(2 * n, B * m)
+    out = (torch.cat([pos, neg], 1) @ scaled).view(-1, B, m).transpose(0, 1)
+    il, iu = r.icpt_lo.reshape(B, n), r.icpt_up.reshape(B, n)
+    if b is not None:   # the bias of the linear layer rides along with the intercepts
+        il, iu = il + sl[..., 0] * b, iu + su[..., 0] * b
+    db = (pos @ il.T + neg @ iu.T).T
     return out, db
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
-from .compact import activation_linear_back, intercept_terms, live_columns
+from .compact import (NARROW_FAN_IN, activation_linear_back, intercept_terms, live_columns,
+                      shared_activation_linear_back)
 from .ibp import Interval, ibp_all
 from .relaxations import default_slopes, intercepts, relu_default
 from .sets import InputSet, rounding_slack
@@ -24,6 +25,9 @@ Tensor = torch.Tensor
 # Largest number of elements one backward pass may hold in an A matrix; intermediate bounds are
 # computed in chunks of neurons to stay under it (A grows as batch × neurons × layer size).
 ELEMENT_BUDGET = 2**25
+# Refine the union of the samples' undecided neurons while it is at most this factor larger than
+# the busiest sample's set (see _select).
+SHARED_ROWS_SLACK = 1.25
 
 
 @dataclass
@@ -102,12 +106,11 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
         if A is None:
             continue
         node = graph.nodes[i]
-        live = _fusable(graph, i, relax.get(i), users)
-        if live is not None:   # activation and the linear layer under it in one step
-            linear = graph.nodes[node.inputs[0]]
-            A, db = activation_linear_back(A, live)
+        joint = _joint_step(graph, i, A, relax.get(i), users)
+        if joint is not None:   # activation and the linear layer under it in one step
+            A, db = joint()
             total = total + db
-            targets, contributions = linear.inputs, (A,)
+            targets, contributions = graph.nodes[node.inputs[0]].inputs, (A,)
         elif node.op == "add":
             targets, contributions = node.inputs, (A, A)
         else:
@@ -122,32 +125,42 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
     return A_in, total
 
 
-def _fusable(graph: Graph, i: int, r: Relaxation | None, users: list[list[int]]):
-    """The live columns of activation node i when it and the linear layer under it (used by
-    nothing else) can be pushed back together on those columns alone (see compact.py)."""
+def _joint_step(graph: Graph, i: int, A: Tensor, r: Relaxation | None, users: list[list[int]]
+                ) -> Callable[[], tuple[Tensor, Tensor]] | None:
+    """The backward step through activation node i and the linear layer under it (used by
+    nothing else) together, when one of compact.py's shortcuts applies; else None."""
     if r is None or graph.nodes[i].op not in ACTIVATIONS:
         return None
     p = graph.nodes[i].inputs[0]
     if graph.nodes[p].op != "linear" or len(graph.shapes[p]) != 1 or users[p] != [i]:
         return None
-    return live_columns(r, graph.nodes[p].params)
+    linear = graph.nodes[p].params
+    shared_relax = all(t.shape[1] == 1 for t in (r.slope_lo, r.slope_up, r.icpt_lo, r.icpt_up))
+    if A.shape[0] == 1 < r.slope_lo.shape[0] and shared_relax and linear["W"].shape[1] <= NARROW_FAN_IN:
+        return lambda: shared_activation_linear_back(A, r, linear)
+    live = live_columns(r, linear)
+    return None if live is None else (lambda: activation_linear_back(A, live))
 
 
-def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor:
-    """[B, N] neurons whose relaxation depends on how tight their bounds are."""
+def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor | None:
+    """[B, N] neurons whose relaxation depends on how tight their bounds are; None: all of them."""
     if op in ("relu", "leaky_relu"):
         return ((lo < 0) & (up > 0)).flatten(1)
-    return torch.ones_like(lo, dtype=torch.bool).flatten(1)
+    return None
 
 
 def _select(mask: Tensor) -> Tensor:
     """Neurons to refine as indices [1, k] shared by the batch (their union), or [B, K] per sample
-    when samples differ so much that the union is larger than the busiest sample (per-sample rows
-    are padded with decided neurons, whose recomputed bounds are merely redundant)."""
-    union = mask.any(0)
+    when samples differ so much that the union is much larger than the busiest sample (per-sample
+    rows are padded with decided neurons, whose recomputed bounds are merely redundant). Shared
+    rows stay one matrix for the whole batch down to the first activation, which is worth a few
+    redundant rows."""
+    union = mask.any(0).nonzero().T
+    if mask.shape[0] == 1:
+        return union
     K = int(mask.sum(1).max())
-    if int(union.sum()) <= K or mask.shape[0] == 1:
-        return union.nonzero().T
+    if union.shape[1] <= SHARED_ROWS_SLACK * K:
+        return union
     return mask.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
 
 
@@ -191,10 +204,12 @@ def _affine_depth(graph: Graph) -> list[float]:
     return depth
 
 
-def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
+def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, end: int | None = None
                         ) -> tuple[list[Interval], dict[int, Relaxation]]:
-    """Bounds of every node (the tighter of IBP and CROWN for activation inputs) and the default
-    relaxation of every activation. IBP runs once, layer by layer, on the refined bounds."""
+    """Bounds of every node (with ``end``: of the nodes below it, and always of every activation's
+    input), the tighter of IBP and CROWN for activation inputs, and the default relaxation of
+    every activation. IBP runs once, layer by layer, on the refined bounds. (``end`` spares the
+    IBP of a final linear layer that ibp_spec folds into the spec anyway.)"""
     bounds: list[Interval] = []
     relax: dict[int, Relaxation] = {}
     exact = [d <= 1 and inputs.norm == math.inf for d in _affine_depth(graph)]
@@ -205,22 +220,25 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True
         bounds = ibp_all(graph, inputs, None, bounds, end=i)
         if use_crown and not exact[p]:
             lo, up = bounds[p]
-            neurons = _select(_undecided(node.op, lo, up))
+            mask = _undecided(node.op, lo, up)
+            n = lo.shape[1:].numel()
+            neurons = _select(mask) if mask is not None else torch.arange(n, device=lo.device).unsqueeze(0)
             if neurons.numel():
-                largest = max(inputs.lower[0].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
+                largest = max(inputs.lower.shape[1:].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
                 chunk = max(1, ELEMENT_BUDGET // (2 * inputs.batch * largest))
                 lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
-                for part in neurons.split(chunk, dim=1):
+                for part in neurons.split(chunk, dim=1) if neurons.shape[1] > chunk else (neurons,):
                     cl, cu = _refine(graph, inputs, p, part, relax)
                     idx = part.expand(inputs.batch, -1)
-                    lo_flat.scatter_(1, idx, torch.max(lo_flat.gather(1, idx), cl))
-                    up_flat.scatter_(1, idx, torch.min(up_flat.gather(1, idx), cu))
+                    # The tighter of the two bounds, in place (indices are distinct within a row).
+                    lo_flat.scatter_reduce_(1, idx, cl, "amax")
+                    up_flat.scatter_reduce_(1, idx, cu, "amin")
                 bounds[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
                 # Nodes between p and i were computed from the looser bounds: redo them.
                 bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
         lo, up = bounds[p]
         relax[i] = make_relaxation(node.op, node.params, lo.unsqueeze(1), up.unsqueeze(1))
-    return ibp_all(graph, inputs, None, bounds), relax
+    return ibp_all(graph, inputs, None, bounds, end=end), relax
 
 
 def make_relaxation(op: str, params: dict, lo: Tensor, up: Tensor,
@@ -266,13 +284,17 @@ def ibp_spec(graph: Graph, bounds: list[Interval], spec: Tensor) -> Interval:
     mid, rad = ((lo + up) / 2).unsqueeze(2), ((up - lo) / 2).unsqueeze(2)
     center = torch.bmm(W, mid).squeeze(2) + b
     both = torch.bmm(W.abs(), torch.cat([rad, mid.abs() + rad], 2))
-    slack = rounding_slack(both[..., 1] + (b.abs() if torch.is_tensor(b) else 0), W.shape[2])
-    return center - both[..., 0] - slack, center + both[..., 0] + slack
+    radius, magnitude = both.unbind(2)
+    slack = rounding_slack(magnitude + (b.abs() if torch.is_tensor(b) else 0), W.shape[2])
+    return center - radius - slack, center + radius + slack
 
 
 def crown(graph: Graph, inputs: InputSet, C: Tensor | None = None) -> Interval:
     """CROWN bounds [B, S] of C·output, intersected with the IBP bounds (both are sound)."""
-    bounds, relax = intermediate_bounds(graph, inputs)
+    # ibp_spec folds a final linear layer into the spec: its own IBP bounds would go unused.
+    last = graph.nodes[graph.output]
+    folded = last.op == "linear" and len(graph.output_shape) == 1
+    bounds, relax = intermediate_bounds(graph, inputs, end=graph.output if folded else None)
     spec = output_spec(graph, C, inputs.batch)
     A_in, bias = backward(graph, graph.output, torch.cat([spec, -spec], 1), relax)
     both = inputs.concretize(A_in, bias, consume=True)

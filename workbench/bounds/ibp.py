@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.graph import FORWARD, Graph
+from .relaxations import HALF   # a 0-dim tensor: cheaper than a Python number
 from .sets import InputSet, rounding_slack
 
 Tensor = torch.Tensor
@@ -15,7 +16,7 @@ Interval = tuple[Tensor, Tensor]
 
 def _affine_map(apply: Callable[[Tensor], Tensor], apply_abs: Callable[[Tensor], Tensor],
                 bias: Tensor | None, lo: Tensor, up: Tensor, n_terms: int) -> Interval:
-    mid, rad = (lo + up) / 2, (up - lo) / 2
+    mid, rad = (lo + up) * HALF, (up - lo) * HALF
     center, radius = apply(mid), apply_abs(rad)
     magnitude = apply_abs(mid.abs() + rad)
     if bias is not None:
@@ -24,20 +25,24 @@ def _affine_map(apply: Callable[[Tensor], Tensor], apply_abs: Callable[[Tensor],
     return center - radius, center + radius
 
 
+# W^T and |W|^T are taken once per call, not per use. (The bias stays out of the matmul: addmm
+# rounds differently.)
 def _linear(p: dict, lo: Tensor, up: Tensor) -> Interval:
-    W = p["W"]
-    return _affine_map(lambda x: x @ W.T, lambda x: x @ W.abs().T, p.get("b"), lo, up, W.shape[1])
+    W_t = p["W"].t()
+    W_abs_t = W_t.abs()
+    return _affine_map(lambda x: x @ W_t, lambda x: x @ W_abs_t, p.get("b"), lo, up, W_t.shape[0])
 
 
 def _conv(p: dict, lo: Tensor, up: Tensor) -> Interval:
-    w, b = p["weight"], p.get("bias")
+    w, w_abs, b = p["weight"], p["weight"].abs(), p.get("bias")
     conv = lambda x, weight: F.conv2d(x, weight, None, p["stride"], p["padding"], p["dilation"], p["groups"])  # noqa: E731
     bias = None if b is None else b.view(-1, 1, 1)
-    return _affine_map(lambda x: conv(x, w), lambda x: conv(x, w.abs()), bias, lo, up, w[0].numel())
+    return _affine_map(lambda x: conv(x, w), lambda x: conv(x, w_abs), bias, lo, up, w[0].numel())
 
 
 def _affine(p: dict, lo: Tensor, up: Tensor) -> Interval:
-    return _affine_map(lambda x: x * p["scale"], lambda x: x * p["scale"].abs(), p["shift"], lo, up, 1)
+    scale, scale_abs = p["scale"], p["scale"].abs()
+    return _affine_map(lambda x: x * scale, lambda x: x * scale_abs, p["shift"], lo, up, 1)
 
 
 def _monotone(op: str) -> Callable[[dict, Tensor, Tensor], Interval]:

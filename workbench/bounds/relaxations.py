@@ -8,6 +8,7 @@ slope gives a sound line — soundness never depends on how the slope was chosen
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,41 +18,72 @@ import torch.nn.functional as F
 from .tangents import tangent_point
 
 Tensor = torch.Tensor
+# The ops here run on small tensors, where dispatch dominates: a Python number operand is wrapped
+# into a new tensor on every op, which costs as much again. A 0-dim tensor is not (and, being
+# 0-dim, takes the other operand's dtype and may meet tensors on any device).
+ZERO, HALF, ONE = torch.zeros(()), torch.tensor(0.5), torch.ones(())
+
+
+def _without_grad(fn: Callable) -> Callable:
+    """fn under torch.no_grad(), entered only where grad is on: callers mostly run without it
+    already, and entering costs about two of these small ops."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not torch.is_grad_enabled():
+            return fn(*args, **kwargs)
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+# The stationary points are not capped: for a tiny slope k (saturated neurons) the minimiser of
+# f(x) - k·x lies far out, and a capped candidate misses it by more than float64's padding covers
+# (a cap at 1 - k <= 1 - 1e-7 made a tanh line on [-11.2, -9.5] invalid by 2e-9). Where 1 - k
+# rounds to 1 the point comes out infinite and is clamped to an end, whose value is then within
+# k·(u - l) <= eps·(u - l) of the extreme (inside the padding); a k outside f's range of slopes
+# gives an end as well (or 0), where the extreme then is.
 
 
 def _tanh_stationary(k: Tensor, p: dict) -> Tensor:
     # tanh'(x) = 1 - tanh(x)^2 = k  <=>  x = ±atanh(sqrt(1 - k))
-    s = torch.sqrt((1 - k).clamp(0, 1 - 1e-7))
+    s = torch.sqrt(torch.sub(ONE, k).clamp_(0, 1))
     x = torch.atanh(s)
-    return torch.stack([x, -x], dim=-1)
+    return torch.stack([x, -x])
 
 
 def _sigmoid_stationary(k: Tensor, p: dict) -> Tensor:
     # s'(x) = s(1 - s) = k  <=>  s = (1 ± d)/2 with d = sqrt(1 - 4k)  <=>  x = ±2·atanh(d)
-    d = torch.sqrt((1 - 4 * k).clamp(0, 1 - 1e-7))
-    x = 2 * torch.atanh(d)
-    return torch.stack([x, -x], dim=-1)
+    d = torch.sqrt(torch.sub(ONE, k, alpha=4).clamp_(0, 1))
+    x = torch.atanh(d)
+    x = x + x
+    return torch.stack([x, -x])
 
 
 def _softplus_stationary(k: Tensor, p: dict) -> Tensor:
     # softplus'(x) = sigmoid(x) = k  <=>  x = logit(k)
-    return torch.logit(k.clamp(1e-7, 1 - 1e-7)).unsqueeze(-1)
+    return torch.logit(k.clamp(0, 1)).unsqueeze(0)
 
 
 def _kink(k: Tensor, p: dict) -> Tensor:
-    return torch.zeros_like(k).unsqueeze(-1)
+    return torch.zeros_like(k).unsqueeze(0)
 
 
 def _sigmoid_derivative(x: Tensor) -> Tensor:
     s = torch.sigmoid(x)
-    return s * (1 - s)
+    return s * (ONE - s)
+
+
+def _tanh_derivative(x: Tensor) -> Tensor:
+    return ONE - torch.tanh(x).square()
 
 
 @dataclass(frozen=True)
 class Activation:
     fn: Callable[[Tensor, dict], Tensor]
     derivative: Callable[[Tensor], Tensor]
-    stationary: Callable[[Tensor, dict], Tensor]   # candidate minimisers of f(x) - k x, [..., m]
+    # Candidate minimisers [m, *k.shape] of f(x) - k x, for slopes k. (The candidates go along a
+    # new first dim: stacking and reducing along the last one is several times slower.)
+    stationary: Callable[[Tensor, dict], Tensor]
     shape: str                                       # "relu" | "s-shaped" | "convex"
     # The width over which f' changes by O(1) (tanh(x) = 2·sigmoid(2x) - 1): alpha-CROWN's step unit
     # for tangent points on wide intervals.
@@ -61,7 +93,7 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(lambda x, p: torch.relu(x), lambda x: (x > 0).to(x.dtype), _kink, "relu"),
     "leaky_relu": Activation(lambda x, p: F.leaky_relu(x, p["alpha"]), None, _kink, "relu"),
-    "tanh": Activation(lambda x, p: torch.tanh(x), lambda x: 1 - torch.tanh(x) ** 2, _tanh_stationary, "s-shaped"),
+    "tanh": Activation(lambda x, p: torch.tanh(x), _tanh_derivative, _tanh_stationary, "s-shaped"),
     "sigmoid": Activation(lambda x, p: torch.sigmoid(x), _sigmoid_derivative, _sigmoid_stationary, "s-shaped", 2.0),
     "softplus": Activation(lambda x, p: torch.logaddexp(x, torch.zeros_like(x)), torch.sigmoid,
                            _softplus_stationary, "convex", 2.0),
@@ -71,30 +103,39 @@ ACTIVATIONS: dict[str, Activation] = {
 def _extreme(op: str, params: dict, l: Tensor, u: Tensor, k: Tensor, lower: bool | None) -> Tensor:
     """min (lower line) or max (upper line) of f(x) - k·x over [l, u], exactly: at an end, a kink
     or a point where f'(x) = k. The gradient wrt k is the minimiser's (envelope theorem).
-    ``lower`` None: the values at all candidate points [..., m] (the caller reduces)."""
+    ``lower`` None: the values at all candidate points [m, *k.shape] (the caller reduces).
+    l and u may lack k's leading dims (they broadcast)."""
     act = ACTIVATIONS[op]
     with torch.no_grad():   # envelope theorem: d(min)/dk needs the minimiser, not its derivative
         inner = act.stationary(k.detach(), params)
-        lo, up = l.unsqueeze(-1).expand_as(inner[..., :1]), u.unsqueeze(-1).expand_as(inner[..., :1])
-        cands = torch.cat([lo, up, torch.max(torch.min(inner, up), lo)], dim=-1)
-    values = act.fn(cands, params) - k.unsqueeze(-1) * cands
+        ends = (1, *inner.shape[1:])
+        cands = torch.cat([l.expand(ends), u.expand(ends), inner.clamp(l, u)])
+    values = act.fn(cands, params) - k * cands
     if lower is None:
         return values
-    return values.amin(-1) if lower else values.amax(-1)
+    return values.amin(0) if lower else values.amax(0)
+
+
+def _pad(b: Tensor, size: Tensor, side: str) -> Tensor:
+    """The intercept b moved outwards by 8 ulps of the terms' size (``size`` + |b|): f and k·x are
+    each off by an ulp or so. (One op: add with alpha multiplies and adds in one rounding, and
+    since 8·eps is a power of 2 the product is exact, so this is b ∓ 8·eps·(size + |b|) rounded
+    once, as two ops would round it.)"""
+    eps = torch.finfo(b.dtype).eps * 8
+    return torch.add(b, size + b.abs(), alpha=-eps if side == "lower" else eps)
 
 
 def intercepts(op: str, params: dict, lower: Tensor, upper: Tensor, slope_lo: Tensor, slope_up: Tensor
                ) -> tuple[Tensor, Tensor]:
     """The tightest sound intercepts for the given slopes (slopes may carry an extra spec dim
     broadcast against lower/upper). Both lines in one pass: the ops are small and many."""
-    l, u = torch.broadcast_tensors(lower, upper, slope_lo)[:2]
-    k = torch.stack([slope_lo.expand_as(l), slope_up.expand_as(l)])
-    both = _extreme(op, params, l.unsqueeze(0), u.unsqueeze(0), k, None)
-    b_lo, b_up = both[0].amin(-1), both[1].amax(-1)
-    # Rounding: f and k·x are each off by an ulp or so; widen by a few ulps of the terms' size.
-    eps = torch.finfo(l.dtype).eps * 8
-    size = 1 + torch.max(l.abs(), u.abs()) * (1 + torch.max(slope_lo.abs(), slope_up.abs()))
-    return b_lo - eps * (size + b_lo.abs()), b_up + eps * (size + b_up.abs())
+    if not lower.shape == upper.shape == slope_lo.shape == slope_up.shape:   # (skip the views if so)
+        lower, upper, slope_lo, slope_up = torch.broadcast_tensors(lower, upper, slope_lo, slope_up)
+    k = torch.stack([slope_lo, slope_up])
+    both = _extreme(op, params, lower, upper, k, None)                    # [candidates, line, ...]
+    b_lo, b_up = both.amin(0)[0], both.amax(0)[1]
+    size = ONE + torch.max(lower.abs(), upper.abs()) * (ONE + k.abs().amax(0))
+    return _pad(b_lo, size, "lower"), _pad(b_up, size, "upper")
 
 
 def intercept(op: str, params: dict, lower: Tensor, upper: Tensor, slope: Tensor, side: str) -> Tensor:
@@ -102,77 +143,91 @@ def intercept(op: str, params: dict, lower: Tensor, upper: Tensor, slope: Tensor
     padded for rounding as in :func:`intercepts`; slope may carry a spec dim lower/upper lack."""
     l, u = torch.broadcast_tensors(lower, upper, slope)[:2]
     b = _extreme(op, params, l, u, slope.expand_as(l), side == "lower")
-    eps = torch.finfo(l.dtype).eps * 8
-    pad = eps * (1 + torch.max(l.abs(), u.abs()) * (1 + slope.abs()) + b.abs())
-    return b - pad if side == "lower" else b + pad
+    return _pad(b, ONE + torch.max(l.abs(), u.abs()) * (ONE + slope.abs()), side)
 
 
-def _chord(op: str, params: dict, l: Tensor, u: Tensor, deriv: Callable[[Tensor], Tensor]) -> Tensor:
-    f = ACTIVATIONS[op].fn
+def _chord(f_l: Tensor, f_u: Tensor, l: Tensor, u: Tensor, mid_slope: Tensor) -> Tensor:
+    """The slope of the chord from (l, f(l)) to (u, f(u)); where the interval is too narrow for
+    the difference quotient, f' at the middle (``mid_slope``) instead."""
     width = u - l
-    narrow = width < 1e-6 * (1 + u.abs())
-    chord = (f(u, params) - f(l, params)) / torch.where(narrow, torch.ones_like(width), width)
-    return torch.where(narrow, deriv((l + u) / 2), chord)
+    narrow = width < (ONE + u.abs()) * 1e-6
+    return torch.where(narrow, mid_slope, (f_u - f_l) / width)   # x/0 there is discarded
 
 
-def _tangent_point(op: str, l: Tensor, u: Tensor, deriv: Callable) -> tuple[Tensor, Tensor]:
-    """The point d in [l, 0] whose tangent passes through (u, f(u)) (for S-shaped f on a box that
-    straddles 0), from the tangent table, and where it exists (``ok``)."""
+def _relu_slopes(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """CROWN's slopes for a (leaky) ReLU: upper the chord, lower the slope of the piece that loses
+    less area (u >= -l: 1 where l >= 0, the negative piece's where u <= 0)."""
+    neg = params.get("alpha", 0.0)
+    piece = lambda up: torch.where(up, 1.0, torch.full_like(l, neg))  # noqa: E731
     f = ACTIVATIONS[op].fn
-    fn = lambda x: f(x, {})  # noqa: E731
-    d = torch.max(tangent_point(op, fn, deriv, u).clamp(max=0), l)
-    ok = fn(l) + deriv(l) * (u - l) < fn(u)   # the root lies inside [l, 0]
-    return d, ok
+    upper = _chord(f(l, params), f(u, params), l, u, piece((l + u) / 2 > 0))
+    return piece(u >= -l), upper
 
 
-def _tangent_through(op: str, l: Tensor, u: Tensor, deriv: Callable, chord: Tensor) -> Tensor:
-    """Slope of the tangent at d in [l, 0] whose line passes through (u, f(u)) (CROWN's lower
-    line for S-shaped f on a box that straddles 0); the chord's slope where no such d exists."""
-    d, ok = _tangent_point(op, l, u, deriv)
-    return torch.where(ok, deriv(d), chord)
+def _s_shaped_slopes(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """CROWN's slopes for an S-shaped f (convex below 0, concave above) on [l, u]: for the lower
+    line, where f is convex on [l, u] the tangent at the middle, where concave the chord, and
+    where [l, u] straddles 0 the tangent at d in [l, 0] through (u, f(u)) if it exists, else the
+    chord; the upper line likewise, convex and concave swapped."""
+    act = ACTIVATIONS[op]
+    # f is point-symmetric about (0, f(0)), so the upper line on [l, u] mirrors the lower one on
+    # [-u, -l] (same slope): both come out of one lower-line computation on [L, U] with the lines
+    # along a new first dim, L = (l, -u), U = (u, -l), except the chord and the middle's tangent,
+    # which are the same for both lines (and taken on [l, u], as their rounding differs on the
+    # mirror). The ops are small and dispatch dominates, so f and f' are each evaluated once.
+    LU = torch.stack([l, -u, u, -l])
+    f_LU = act.fn(LU, params)
+    L, U, f_L, f_U = LU[:2], LU[2:], f_LU[:2], f_LU[2:]
+    d = _tangent_point(op, L, U)
+    d_mid, d_L, d_d = act.derivative(torch.cat([((l + u) * HALF).unsqueeze(0), L, d])).split([1, 2, 2])
+    chord = _chord(f_L[0], f_U[0], l, u, d_mid[0])
+    # U <= 0: f is convex on [L, U] (upper line: l >= 0, f concave on [l, u]); otherwise L < 0
+    # means [L, U] straddles 0. (The tangent search runs on all neurons: nearly every call has
+    # straddling ones, and checking first costs more than it saves.)
+    tangent = (L < ZERO) & _tangent_exists(L, U, f_L, f_U, d_L)
+    lower, upper = torch.where(U <= ZERO, d_mid, torch.where(tangent, d_d, chord))
+    return lower, upper
 
 
-@torch.no_grad()
+def _tangent_point(op: str, l: Tensor, u: Tensor) -> Tensor:
+    """The point d in [l, 0] whose tangent passes through (u, f(u)) (for S-shaped f on a box that
+    straddles 0), from the tangent table; clamped into [l, 0] where it does not exist (see
+    :func:`_tangent_exists`)."""
+    act = ACTIVATIONS[op]
+    fn = lambda x: act.fn(x, {})  # noqa: E731
+    return torch.max(tangent_point(op, fn, act.derivative, u).clamp(max=0), l)
+
+
+def _tangent_exists(l: Tensor, u: Tensor, f_l: Tensor, f_u: Tensor, deriv_l: Tensor) -> Tensor:
+    """Where :func:`_tangent_point`'s d lies inside [l, 0]: the tangent at l passes below (u, f(u))."""
+    return f_l + deriv_l * (u - l) < f_u
+
+
+@_without_grad
 def default_slopes(op: str, params: dict, l: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     """CROWN's choice of lower and upper slopes for f on [l, u]."""
     act = ACTIVATIONS[op]
     if act.shape == "relu":
-        neg = params.get("alpha", 0.0)
-        deriv = lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, neg))  # noqa: E731
-        upper = _chord(op, params, l, u, deriv)
-        adaptive = torch.where(u >= -l, torch.ones_like(l), torch.full_like(l, neg))
-        lower = torch.where(l >= 0, torch.ones_like(l), torch.where(u <= 0, torch.full_like(l, neg), adaptive))
-        return lower, upper
-    deriv = act.derivative
-    mid_slope, chord = deriv((l + u) / 2), _chord(op, params, l, u, deriv)
+        return _relu_slopes(op, params, l, u)
     if act.shape == "convex":
-        return mid_slope, chord
-    # S-shaped: convex below 0, concave above.
-    mixed = (l < 0) & (u > 0)
-    lower = torch.where(u <= 0, mid_slope, chord)
-    upper = torch.where(l >= 0, mid_slope, chord)
-    if bool(mixed.any()):
-        # f is point-symmetric about (0, f(0)), so the upper line on [l, u] mirrors the lower on
-        # [-u, -l]: both come out of one vectorised search.
-        # The chord is its own mirror image.
-        both = _tangent_through(op, torch.cat([l, -u]), torch.cat([u, -l]), deriv, torch.cat([chord, chord]))
-        lower = torch.where(mixed, both[: l.shape[0]], lower)
-        upper = torch.where(mixed, both[l.shape[0]:], upper)
-    return lower, upper
+        mid_slope = act.derivative((l + u) / 2)
+        return mid_slope, _chord(act.fn(l, params), act.fn(u, params), l, u, mid_slope)
+    return _s_shaped_slopes(op, params, l, u)
 
 
-@torch.no_grad()
+@_without_grad
 def relu_default(l: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """CROWN's ReLU relaxation in closed form (the common case, kept off the generic path for
     speed): lower x or 0 by whichever loses less area, upper the chord k(x - l)."""
-    unstable = (l < 0) & (u > 0)
-    width = torch.where(unstable, u - l, torch.ones_like(l))
-    k_up = torch.where(unstable, u / width, (l >= 0).to(l.dtype))
+    unstable = (l < ZERO) & (u > ZERO)
+    # u >= -l: 1 where l >= 0 and 0 where u <= 0 (l < 0), as for stable neurons both lines are.
+    k_lo = (u >= -l).to(l.dtype)
+    k_up = torch.where(unstable, u / (u - l), k_lo)   # x/0 there is discarded
+    zero = torch.zeros_like(l)
     # The chord's intercept, rounded outwards: a few ulps of its size keep it above relu at l and u.
-    b_up = torch.where(unstable, -k_up * l * (1 + 8 * torch.finfo(l.dtype).eps) + torch.finfo(l.dtype).eps * u,
-                       torch.zeros_like(l))
-    k_lo = torch.where(unstable, (u >= -l).to(l.dtype), (l >= 0).to(l.dtype))
-    return k_lo, torch.zeros_like(l), k_up, b_up
+    eps = torch.finfo(l.dtype).eps
+    b_up = torch.where(unstable, eps * u - k_up * l * (1 + 8 * eps), zero)
+    return k_lo, zero, k_up, b_up
 
 
 @dataclass
@@ -200,13 +255,16 @@ def tangent_ranges(op: str, params: dict, l: Tensor, u: Tensor
     mid = (l + u) / 2
     if act.shape == "convex":   # lower: any tangent; upper: the chord
         return TangentRange(l, u, mid, u > l), None
-    deriv = act.derivative
+    fn, deriv = (lambda x: act.fn(x, params)), act.derivative
 
     def convex_side(l: Tensor, u: Tensor) -> TangentRange:
         # The lower line of an S-shaped f (convex below 0, concave above).
         mid = (l + u) / 2
         mixed = (l < 0) & (u > 0)
-        t, ok = _tangent_point(op, l, u, deriv) if bool(mixed.any()) else (mid, mixed)
+        if bool(mixed.any()):
+            t, ok = _tangent_point(op, l, u), _tangent_exists(l, u, fn(l), fn(u), deriv(l))
+        else:
+            t, ok = mid, mixed
         end = torch.where(mixed, t, u)
         return TangentRange(l, end, torch.where(mixed, t, mid), torch.where(mixed, ok, u <= 0) & (end > l))
 
@@ -244,8 +302,6 @@ def tangent_line(op: str, params: dict, lower: Tensor, upper: Tensor, d: Tensor,
             g = fn(x) - kd * x
             better = g < b if side == "lower" else g > b
             b, at = torch.where(better, g, b), torch.where(better, x, at)
-        eps = torch.finfo(b.dtype).eps * 8
-        pad = eps * (1 + torch.max(lower.abs(), upper.abs()) * (1 + kd.abs()) + b.abs())
-        b = b - pad if side == "lower" else b + pad
+        b = _pad(b, ONE + torch.max(lower.abs(), upper.abs()) * (ONE + kd.abs()), side)
     # The value is b; its derivative wrt k is -(the extreme's place) (envelope theorem).
     return k, b - (k - kd) * at

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .linalg import matvec
+from .linalg import matvec, matvecs
 
 
 def rounding_slack(magnitude: torch.Tensor, n_terms: int) -> torch.Tensor:
@@ -20,8 +20,16 @@ def rounding_slack(magnitude: torch.Tensor, n_terms: int) -> torch.Tensor:
     as a proof. 4·sqrt(n)+8 units of roundoff covers dot products and the few layers of
     accumulation between concretizations with room to spare, and costs nothing in tightness.
     """
-    eps = torch.finfo(magnitude.dtype).eps
-    return magnitude * (eps * (4.0 * math.sqrt(n_terms) + 8.0)) + torch.finfo(magnitude.dtype).tiny
+    finfo = torch.finfo(magnitude.dtype)
+    # tiny + c·magnitude in one op: a Python-number operand would cost a tensor of its own per op.
+    tiny = _tiny.get((magnitude.dtype, magnitude.device))
+    if tiny is None:
+        tiny = _tiny[magnitude.dtype, magnitude.device] = torch.tensor(finfo.tiny, dtype=magnitude.dtype,
+                                                                        device=magnitude.device)
+    return torch.add(tiny, magnitude, alpha=finfo.eps * (4.0 * math.sqrt(n_terms) + 8.0))
+
+
+_tiny: dict[tuple, torch.Tensor] = {}   # per dtype and device, for rounding_slack
 
 
 @dataclass
@@ -102,9 +110,9 @@ class InputSet:
         # |A| is the largest temporary: with ``consume`` (the caller is done with A) it overwrites
         # A, since allocating it costs about as much as computing it.
         absA = A.abs_() if consume and not A.requires_grad and A.is_contiguous() else A.abs()
-        spread = matvec(absA, rad)
+        spread, size = matvecs(absA, torch.stack([rad, mid.abs()], 1)).unbind(2)
         box = box - spread + bias
-        magnitude = spread + matvec(absA, mid.abs()) + bias.abs()
+        magnitude = spread + size + bias.abs()
         best = box
         if ball is not None:
             best = torch.max(box, ball - self.eps[:, None] * norm + bias)

@@ -21,7 +21,7 @@ Tensor = torch.Tensor
 GRID = 4096
 U_MAX = 1e4                    # beyond it the table's last point is used (still a sound line)
 _S_MAX = math.log1p(U_MAX)
-_tables: dict[tuple, Tensor] = {}
+_tables: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}   # (op, dtype, device) -> see tangent_point
 
 
 def _build(fn: Callable[[Tensor], Tensor], deriv: Callable[[Tensor], Tensor]) -> Tensor:
@@ -40,11 +40,12 @@ def _build(fn: Callable[[Tensor], Tensor], deriv: Callable[[Tensor], Tensor]) ->
 def tangent_point(op: str, fn: Callable[[Tensor], Tensor], deriv: Callable[[Tensor], Tensor], u: Tensor) -> Tensor:
     """d*(u) <= 0 for u >= 0 (elementwise), interpolated from the table of ``op``."""
     key = (op, u.dtype, u.device)
-    table = _tables.get(key)
-    if table is None:
-        table = _tables[key] = _build(fn, deriv).to(dtype=u.dtype, device=u.device)
-    pos = torch.log1p(u.clamp(0, U_MAX)) * ((GRID - 1) / _S_MAX)
-    i = pos.floor().clamp_(max=GRID - 2)
-    w = pos - i
-    i = i.long()
-    return torch.lerp(table[i], table[i + 1], w)
+    if key not in _tables:
+        table = _build(fn, deriv).to(dtype=u.dtype, device=u.device)
+        # The table shifted by one (its entries i + 1), and the grid's scale as a 0-dim tensor
+        # (cheaper to multiply by than a Python number).
+        _tables[key] = (table, table[1:], torch.tensor((GRID - 1) / _S_MAX, dtype=u.dtype, device=u.device))
+    table, shifted, scale = _tables[key]
+    pos = torch.log1p(u.clamp(0, U_MAX)) * scale
+    i = pos.long().clamp_(max=GRID - 2)     # floor, as pos >= 0
+    return torch.lerp(table.take(i), shifted.take(i), pos - i)   # take: a flat gather, cheaper than indexing
