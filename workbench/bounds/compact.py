@@ -2,8 +2,8 @@
 
 Two ways, each skipping most of the work in its case:
 
-*Live columns.* A ReLU that is stably inactive on the input set has slopes and intercepts 0: its column of the
-A matrix is zero after the activation, and so is its row of W in ``A @ W``. In a typical
+*Live columns.* A ReLU that is stably inactive on the input set has slopes and intercepts 0:
+its column of the A matrix is zero after the activation, and so is its row of W in ``A @ W``. In a typical
 network a third or more of the ReLUs are such dead columns, and ``A @ W`` is the bulk of CROWN's
 work. So the two steps are done together on the live columns alone, gathered per sample (or
 once for the batch when the samples' live sets overlap enough). The result is the same product,
@@ -34,6 +34,20 @@ MIN_DEAD_SHARE = 0.15
 MIN_WEIGHTS = 2**14
 # Folding the slopes into W pays while W's copies (B of them, [n, m] each) stay small beside A.
 NARROW_FAN_IN = 32
+NOT_YET = object()   # a Relaxation whose live columns have not been looked at
+
+
+def rows_to_refine(mask: Tensor, slack: float = 1.0) -> Tensor:
+    """Indices of the True entries of ``mask`` [B, N]: their union [1, k] shared by the batch, or
+    [B, K] per sample (padded with False entries, which are merely redundant) when the union is
+    more than ``slack`` times the busiest sample's count."""
+    union = mask.any(0).nonzero().T
+    if mask.shape[0] == 1:
+        return union
+    K = int(mask.sum(1).max())
+    if union.shape[1] <= slack * K:
+        return union
+    return mask.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
 
 
 def intercept_terms(A: Tensor, icpt: Tensor) -> Tensor:
@@ -61,24 +75,18 @@ def live_columns(r: "Relaxation", linear: dict) -> LiveColumns | None:
     """The live columns of an activation (relaxation ``r``) above ``linear``, or None when the
     relaxation varies per spec row or too few columns are dead. Cached on ``r``: every backward
     pass of one bound computation goes through the same activations."""
-    if r._live_done:
+    if r._live is not NOT_YET:
         return r._live
-    r._live_done = True
-    parts = (r.slope_lo, r.slope_up, r.icpt_lo, r.icpt_up)
-    if any(t.shape[1] != 1 for t in parts) or linear["W"].numel() < MIN_WEIGHTS:
+    r._live = None
+    if not r.shared_by_rows or linear["W"].numel() < MIN_WEIGHTS:
         return None
     with torch.no_grad():
         live = ((r.slope_lo != 0) | (r.slope_up != 0) | (r.icpt_lo != 0) | (r.icpt_up != 0)).flatten(1)
-        n = live.shape[1]
-        K = int(live.sum(1).max())
-        union = live.any(0)
-        shared = int(union.sum()) <= K or live.shape[0] == 1
-        if shared:
-            idx = union.nonzero().T
-        else:
-            idx = live.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
-    if idx.shape[1] > (1 - MIN_DEAD_SHARE) * n:
+        idx = rows_to_refine(live)
+    if idx.shape[1] > (1 - MIN_DEAD_SHARE) * live.shape[1]:
         return None
+    shared = idx.shape[0] == 1
+    parts = (r.slope_lo, r.slope_up, r.icpt_lo, r.icpt_up)
     W, b = linear["W"], linear.get("b")
     if shared:
         cols = idx[0]

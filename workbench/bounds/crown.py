@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
-from .compact import (NARROW_FAN_IN, activation_linear_back, intercept_terms, live_columns,
-                      shared_activation_linear_back)
+from .compact import (NARROW_FAN_IN, NOT_YET, activation_linear_back, intercept_terms, live_columns,
+                      rows_to_refine, shared_activation_linear_back)
 from .ibp import Interval, ibp_all
 from .relaxations import default_slopes, intercepts, relu_default
 from .sets import InputSet, rounding_slack
@@ -26,7 +26,8 @@ Tensor = torch.Tensor
 # computed in chunks of neurons to stay under it (A grows as batch × neurons × layer size).
 ELEMENT_BUDGET = 2**25
 # Refine the union of the samples' undecided neurons while it is at most this factor larger than
-# the busiest sample's set (see _select).
+# the busiest sample's set: shared rows stay one matrix for the whole batch down to the first
+# activation, which is worth a few redundant rows (see compact.rows_to_refine).
 SHARED_ROWS_SLACK = 1.25
 
 
@@ -37,9 +38,13 @@ class Relaxation:
     icpt_lo: Tensor
     slope_up: Tensor
     icpt_up: Tensor
-    # Cached by compact.live_columns: a LiveColumns, or None (not worth compacting).
-    _live: tuple | None = field(default=None, init=False, repr=False)
-    _live_done: bool = field(default=False, init=False, repr=False)
+    # compact.live_columns' cache: a LiveColumns, None (not worth compacting), or unset (NOT_YET).
+    _live: object = field(default=NOT_YET, init=False, repr=False)
+
+    @property
+    def shared_by_rows(self) -> bool:
+        """The same lines for every spec row (CROWN's defaults; alpha-CROWN optimises per row)."""
+        return all(t.shape[1] == 1 for t in (self.slope_lo, self.slope_up, self.icpt_lo, self.icpt_up))
 
 
 def _linear_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
@@ -135,8 +140,7 @@ def _joint_step(graph: Graph, i: int, A: Tensor, r: Relaxation | None, users: li
     if graph.nodes[p].op != "linear" or len(graph.shapes[p]) != 1 or users[p] != [i]:
         return None
     linear = graph.nodes[p].params
-    shared_relax = all(t.shape[1] == 1 for t in (r.slope_lo, r.slope_up, r.icpt_lo, r.icpt_up))
-    if A.shape[0] == 1 < r.slope_lo.shape[0] and shared_relax and linear["W"].shape[1] <= NARROW_FAN_IN:
+    if A.shape[0] == 1 < r.slope_lo.shape[0] and r.shared_by_rows and linear["W"].shape[1] <= NARROW_FAN_IN:
         return lambda: shared_activation_linear_back(A, r, linear)
     live = live_columns(r, linear)
     return None if live is None else (lambda: activation_linear_back(A, live))
@@ -147,21 +151,6 @@ def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor | None:
     if op in ("relu", "leaky_relu"):
         return ((lo < 0) & (up > 0)).flatten(1)
     return None
-
-
-def _select(mask: Tensor) -> Tensor:
-    """Neurons to refine as indices [1, k] shared by the batch (their union), or [B, K] per sample
-    when samples differ so much that the union is much larger than the busiest sample (per-sample
-    rows are padded with decided neurons, whose recomputed bounds are merely redundant). Shared
-    rows stay one matrix for the whole batch down to the first activation, which is worth a few
-    redundant rows."""
-    union = mask.any(0).nonzero().T
-    if mask.shape[0] == 1:
-        return union
-    K = int(mask.sum(1).max())
-    if union.shape[1] <= SHARED_ROWS_SLACK * K:
-        return union
-    return mask.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
 
 
 def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: dict[int, Relaxation]
@@ -222,7 +211,7 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, 
             lo, up = bounds[p]
             mask = _undecided(node.op, lo, up)
             n = lo.shape[1:].numel()
-            neurons = _select(mask) if mask is not None else torch.arange(n, device=lo.device).unsqueeze(0)
+            neurons = rows_to_refine(mask, SHARED_ROWS_SLACK) if mask is not None else torch.arange(n, device=lo.device).unsqueeze(0)
             if neurons.numel():
                 largest = max(inputs.lower.shape[1:].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
                 chunk = max(1, ELEMENT_BUDGET // (2 * inputs.batch * largest))

@@ -62,7 +62,7 @@ def _plan(graph: Graph, node: int, relax: dict) -> list[tuple[int, _Window]] | N
         if n.op in ACTIVATIONS:
             r = relax.get(i)
             # Per-spec-row relaxations (alpha-CROWN) would need a gather per row: dense path.
-            if r is None or any(t.shape[1] != 1 for t in (r.slope_lo, r.icpt_lo, r.slope_up, r.icpt_up)):
+            if r is None or not r.shared_by_rows:
                 return None
         elif n.op == "affine":
             if any(torch.as_tensor(n.params[k]).dim() > 3 for k in ("scale", "shift")):
