@@ -4,18 +4,21 @@ plain batched forward pass of the same network in the same run.
     python benchmarks/bench_smoothing.py [--quick] [--device cpu|cuda] [--batch N] [--threads N]
 
 For each network (the moons and digits smoothing sample models, the digits CNN, and a random
-CIFAR-sized CNN) and the same batch size B:
+CIFAR-sized CNN), on inputs from the test set the network classifies (uniform noise for the
+CIFAR-size CNN), and with the same batch size B -- by default the one the job chooses for the
+network (``sampling.auto_batch_size``):
 
 * ``plain``: ``graph(x)`` on a fixed [B, *shape] batch under ``torch.inference_mode()`` -- the
   ceiling: what the network alone costs per row;
 * ``count``: ``sampling.count_classes`` -- draw B noise rows on the device, add them to the inputs,
-  forward, argmax, ``bincount`` -- the hot loop of CERTIFY, rows per second;
+  forward, argmax, count -- the hot loop of CERTIFY, rows per second;
 * ``certify``: ``cohen.certify`` end to end (n0 + n draws, Clopper-Pearson, abstain rule) for a
   group of inputs, counted in noisy rows per second.
 
 The ratio ``count / plain`` is the overhead of smoothing itself (noise, counting); the design
-target is >= 0.9. Timings are medians of interleaved repeats (plain, count, certify, plain, ...)
-so load from other processes hits all alike; on the CPU they are process CPU times (one torch
+target is >= 0.9. Rates are medians of interleaved repeats (plain, count, certify, plain, ...)
+and each ratio is the median of the ratios within one repeat, so load from other processes (or a
+slow spell of a shared VM) hits both sides alike; on the CPU they are process CPU times (one torch
 thread by default), on cuda wall times with ``torch.cuda.synchronize`` around every call. TF32
 is off throughout (``sound_math``), as in the job.
 """
@@ -36,11 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from workbench.allocator import keep_freed_memory  # noqa: E402
+from workbench.data.datasets import load_dataset  # noqa: E402
 from workbench.nets.loading import load_network  # noqa: E402
 from workbench.nets.torch_io import graph_from_module  # noqa: E402
 from workbench.runtime import sound_math  # noqa: E402
 from workbench.smoothing import cohen  # noqa: E402
-from workbench.smoothing.sampling import count_classes, noise_for  # noqa: E402
+from workbench.smoothing.sampling import auto_batch_size, count_classes, noise_for  # noqa: E402
 
 MODELS = ROOT / "sample_models"
 
@@ -52,16 +57,26 @@ def _cifar_cnn() -> nn.Sequential:
                          nn.ReLU(), nn.Linear(256, 10)).eval()
 
 
-NETWORKS: list[tuple[str, Callable]] = [
-    ("moons mlp 2-50-50-2", lambda: load_network(MODELS / "smooth_moons_sigma0.25" / "model.pt")),
-    ("digits mlp 64-128-64-10", lambda: load_network(MODELS / "smooth_digits_sigma0.25" / "model.pt")),
-    ("digits cnn 1x8x8", lambda: load_network(MODELS / "digits_cnn" / "model.pt")),
-    ("cifar-size cnn 3x32x32", lambda: graph_from_module(_cifar_cnn(), (3, 32, 32))),
+NETWORKS: list[tuple[str, Callable, str | None]] = [   # name, network, the test set it classifies
+    ("moons mlp 2-50-50-2", lambda: load_network(MODELS / "smooth_moons_sigma0.25" / "model.pt"), "moons"),
+    ("digits mlp 64-128-64-10", lambda: load_network(MODELS / "smooth_digits_sigma0.25" / "model.pt"),
+     "digits"),
+    ("digits cnn 1x8x8", lambda: load_network(MODELS / "digits_cnn" / "model.pt"), "digits"),
+    ("cifar-size cnn 3x32x32", lambda: graph_from_module(_cifar_cnn(), (3, 32, 32)), None),
 ]
 
 
-def timed(fns: list[Callable[[], object]], device: torch.device, repeats: int) -> list[float]:
-    """Median seconds of each function, after one warm-up call each, calls interleaved.
+def inputs(dataset: str | None, shape: tuple[int, ...], rows: int, generator: torch.Generator,
+           device: torch.device) -> torch.Tensor:
+    """``rows`` inputs: the dataset's test points (repeated as needed), else uniform noise."""
+    if dataset is None:
+        return torch.rand((rows, *shape), generator=generator, device=device)
+    x = torch.as_tensor(load_dataset(dataset).x, dtype=torch.float32, device=device).reshape(-1, *shape)
+    return x[torch.arange(rows, device=device) % x.shape[0]]
+
+
+def timed(fns: list[Callable[[], object]], device: torch.device, repeats: int) -> list[list[float]]:
+    """Seconds of each function in each repeat, after one warm-up call each, calls interleaved.
 
     On the CPU the clock is this process's CPU time: on a shared machine wall time mostly
     measures the other processes (with one torch thread, CPU time is the work done)."""
@@ -82,7 +97,7 @@ def timed(fns: list[Callable[[], object]], device: torch.device, repeats: int) -
     for _ in range(repeats):
         for k, fn in enumerate(fns):
             times[k].append(once(fn))
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def calibrate(graph, x_plain: torch.Tensor, device: torch.device, seconds: float) -> int:
@@ -99,15 +114,15 @@ def calibrate(graph, x_plain: torch.Tensor, device: torch.device, seconds: float
     return max(2, round(seconds / ((time.perf_counter() - t0) / 3)))
 
 
-def bench(name: str, graph, device: torch.device, batch: int, rows: int | None, seconds: float,
-          repeats: int) -> dict:
+def bench(name: str, graph, dataset: str | None, device: torch.device, batch: int, rows: int | None,
+          seconds: float, repeats: int) -> dict:
     graph = graph.to(device=device)
     gen = torch.Generator(device=device).manual_seed(0)
     shape = graph.input_shape
     group = cohen.group_size(batch, 100_000)       # inputs sharing a batch, as the job groups them
-    x_plain = torch.rand((batch, *shape), generator=gen, device=device)
+    x_plain = inputs(dataset, shape, batch, gen, device)
     rows = rows or batch * calibrate(graph, x_plain, device, seconds)
-    x = torch.rand((group, *shape), generator=gen, device=device)
+    x = inputs(dataset, shape, group, gen, device)
     noise = noise_for("gaussian", torch.full((group,), 0.25, device=device))
     per_input = max(2 * cohen.DRAWS_PER_BATCH, rows // group)   # draws per input per timed call
     n0 = min(100, per_input // 10)                 # certify's selection draws (100 in the job)
@@ -125,21 +140,25 @@ def bench(name: str, graph, device: torch.device, batch: int, rows: int | None, 
                       norm="2", batch_size=batch, generator=gen)
 
     with sound_math():
-        t_plain, t_count, t_cert = timed([plain, count, certify], device, repeats)
-    plain_rows = max(1, rows // batch) * batch
-    return {"name": name, "plain": plain_rows / t_plain, "count": group * per_input / t_count,
-            "certify": group * per_input / t_cert}
+        times = timed([plain, count, certify], device, repeats)
+    plain_rate, count_rate, cert_rate = ([work / t for t in ts] for work, ts in
+                                         zip([max(1, rows // batch) * batch] + [group * per_input] * 2, times))
+    # The ratios pair the calls of one repeat (a slow spell of the machine hits both alike).
+    return {"name": name, "plain": statistics.median(plain_rate), "count": statistics.median(count_rate),
+            "certify": statistics.median(cert_rate),
+            "count_ratio": statistics.median(c / p for c, p in zip(count_rate, plain_rate)),
+            "certify_ratio": statistics.median(c / p for c, p in zip(cert_rate, plain_rate))}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer rows and repeats (under a minute)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--batch", type=int, default=None, help="rows per forward pass (default 1000 on cpu, "
-                    "10000 on cuda)")
+    ap.add_argument("--batch", type=int, default=None, help="rows per forward pass (default: what the job "
+                    "chooses for the network, sampling.auto_batch_size)")
     ap.add_argument("--rows", type=int, default=None, help="noisy rows per timed call (default: what the "
-                    "plain forward does in about 0.5 s; --quick: 0.2 s)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7; --quick: 3)")
+                    "plain forward does in about 0.1 s)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 41; --quick: 11)")
     ap.add_argument("--threads", type=int, default=1,
                     help="CPU threads for torch (default 1: stable timings on a shared machine; 0: torch's default)")
     ap.add_argument("--only", default=None, help="only networks whose name contains this text")
@@ -149,25 +168,27 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--device cuda: no CUDA GPU available")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    batch = args.batch or (10_000 if device.type == "cuda" else 1000)
-    seconds = 0.2 if args.quick else 0.5
-    repeats = args.repeats or (3 if args.quick else 7)
+    keep_freed_memory()     # as the command line and the window do
+    seconds = 0.1
+    repeats = args.repeats or (11 if args.quick else 41)
     print(f"torch {torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
              f", {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
-          + f", batch {batch}, {args.rows or f'~{seconds} s of plain forward'} per timed call"
+          + f", {args.rows or f'~{seconds} s of plain forward'} per timed call"
           + (f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""))
-    header = f"{'network':<26}{'plain rows/s':>15}{'count rows/s':>15}{'ratio':>8}{'certify rows/s':>17}{'ratio':>8}"
+    header = f"{'network':<26}{'batch':>7}{'plain rows/s':>15}{'count rows/s':>15}{'ratio':>8}{'certify rows/s':>17}{'ratio':>8}"
     print(header)
     print("-" * len(header))
     worst = float("inf")
-    for name, build in NETWORKS:
+    for name, build, dataset in NETWORKS:
         if args.only and args.only not in name:
             continue
-        r = bench(name, build(), device, batch, args.rows, seconds, repeats)
-        worst = min(worst, r["count"] / r["plain"])
-        print(f"{r['name']:<26}{r['plain']:>15,.0f}{r['count']:>15,.0f}{r['count'] / r['plain']:>8.2f}"
-              f"{r['certify']:>17,.0f}{r['certify'] / r['plain']:>8.2f}")
+        graph = build()
+        batch = args.batch or auto_batch_size(graph, device)
+        r = bench(name, graph, dataset, device, batch, args.rows, seconds, repeats)
+        worst = min(worst, r["count_ratio"])
+        print(f"{r['name']:<26}{batch:>7}{r['plain']:>15,.0f}{r['count']:>15,.0f}{r['count_ratio']:>8.2f}"
+              f"{r['certify']:>17,.0f}{r['certify_ratio']:>8.2f}")
     print(f"\nworst count/plain ratio {worst:.2f} (target >= 0.9)")
     return 0
 

@@ -166,6 +166,11 @@ def test_param_form_is_generated_from_the_dataclass(qtbot):
     assert form.error == "" and not w["eps"].styleSheet()
     p = form.params()
     assert (p.eps, p.norm, p.radius) == (0.25, "2", True)
+    form.set_params_class(registry.get_method("smoothing").params)
+    batch = form.widgets["batch_size"]
+    assert batch.value() == 0 and batch.text() == "auto"        # 0 chooses the size: shown as such
+    batch.setValue(500)
+    assert batch.text() == "500" and form.values()["batch_size"] == 500
 
 
 def test_data_panel_previews_images_and_scatter(qtbot):

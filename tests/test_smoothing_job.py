@@ -178,10 +178,11 @@ def test_same_seed_same_run_and_progress_and_cancel():
     def cancel_later() -> bool:
         calls.append(1)
         return len(calls) > 3
-    for method in ("smoothing", "ancer"):
+    for method in ("smoothing", "ancer"):   # small batches: many cancellation points
         calls.clear()
         with pytest.raises(Cancelled):
-            registry.get_method(method).run(_job(method), progress=no_progress, cancelled=cancel_later)
+            registry.get_method(method).run(_job(method, batch_size=100), progress=no_progress,
+                                            cancelled=cancel_later)
 
 
 def test_training_sigma_mismatch_is_reported():
@@ -190,3 +191,21 @@ def test_training_sigma_mismatch_is_reported():
     assert any("trained with noise sigma 0.25" in w for w in result.payload["warnings"])
     assert "warnings" not in registry.get_method("smoothing").run(
         _job("smoothing"), progress=no_progress, cancelled=never_cancelled).payload
+
+
+def test_auto_batch_size_follows_the_activations_and_the_run_records_it():
+    from torch import nn
+
+    from workbench.nets.loading import load_network
+    from workbench.nets.torch_io import graph_from_module
+    from workbench.smoothing.sampling import AUTO_BYTES, AUTO_ROWS, auto_batch_size
+    moons = load_network(MOONS)
+    row_bytes = 4 * sum(v.numel() for v in moons.forward_all(torch.zeros(1, 2)))   # 2-50-50-2 + ReLUs
+    assert auto_batch_size(moons, "cpu") == min(AUTO_ROWS["cpu"][1], AUTO_BYTES["cpu"] // row_bytes)
+    wide = graph_from_module(nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU()).eval(), (3, 64, 64))
+    assert auto_batch_size(wide, "cpu") == AUTO_ROWS["cpu"][0]       # 2 MiB a row: the floor
+    assert auto_batch_size(wide, "cuda") == AUTO_ROWS["cuda"][0]
+    result = registry.get_method("smoothing").run(_job("smoothing"), progress=no_progress,
+                                                  cancelled=never_cancelled)
+    assert result.payload["params"]["batch_size"] == auto_batch_size(moons, "cpu")
+    assert registry.get_method("smoothing").params(sigma=0.25).batch_size == 0    # the default: auto

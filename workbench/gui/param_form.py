@@ -95,6 +95,7 @@ class ParamForm(QWidget):
             # a QSpinBox holds 32-bit ints: a wider declared range (n up to 1e10 draws) is clamped
             w.setRange(max(-INT_LIMIT, int(spec.min)) if spec.min is not None else -INT_LIMIT,
                        min(INT_LIMIT, int(spec.max)) if spec.max is not None else INT_LIMIT)
+            w.setSpecialValueText(spec.min_label)
             w.setValue(int(default or 0))
             w.valueChanged.connect(self._edited)
         else:

@@ -39,13 +39,16 @@ class ParamError(ValueError):
 
 def param(default: Any = dataclasses.MISSING, *, help: str, unit: str = "",
           min: float | None = None, max: float | None = None,
-          choices: typing.Sequence[Any] | None = None, cli: str | None = None) -> Any:
+          choices: typing.Sequence[Any] | None = None, cli: str | None = None,
+          min_label: str = "") -> Any:
     """A dataclass field carrying the metadata forms and flags are built from.
 
-    ``cli`` overrides the flag name (default ``--field-name``); ``min``/``max`` are inclusive.
+    ``cli`` overrides the flag name (default ``--field-name``); ``min``/``max`` are inclusive;
+    ``min_label`` is what a form shows for the minimum when it means something else ("auto").
     """
     meta = {"help": help, "unit": unit, "min": min, "max": max,
-            "choices": tuple(choices) if choices is not None else None, "cli": cli}
+            "choices": tuple(choices) if choices is not None else None, "cli": cli,
+            "min_label": min_label}
     if isinstance(default, (list, dict, set)):  # dataclasses refuse mutable defaults
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -74,6 +77,7 @@ class ParamSpec:
     max: float | None = None
     choices: tuple[Any, ...] | None = None
     flag: str = ""
+    min_label: str = ""
 
     @property
     def required(self) -> bool:
@@ -141,7 +145,7 @@ def param_specs(cls: type) -> list[ParamSpec]:
             name=f.name, type=hints.get(f.name, Any), default=default,
             help=meta.get("help", ""), unit=meta.get("unit", ""), min=meta.get("min"),
             max=meta.get("max"), choices=choices if choices is not None else literal,
-            flag=meta.get("cli") or "--" + f.name.replace("_", "-")))
+            flag=meta.get("cli") or "--" + f.name.replace("_", "-"), min_label=meta.get("min_label", "")))
     return specs
 
 

@@ -39,7 +39,7 @@ class PinnParams:
                      "bounds: half the cost, looser on large boxes) or auto (forward on small boxes only)",
         choices=("auto", "crown", "forward"))
     batch_size: int = param(0, help="sub-boxes bounded together (0: 1024 on a CPU, 16384 on a GPU)", min=0,
-                            max=1_000_000)
+                            max=1_000_000, min_label="auto")
     device: Literal["cpu", "cuda"] = param("cpu", help="where to compute", choices=("cpu", "cuda"))
     dtype: Literal["float32", "float64"] = param(
         "float32", help="precision of the intermediate passes (relaxations and the output pass are "

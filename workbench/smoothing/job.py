@@ -7,6 +7,7 @@ run. Noise is drawn on the job's device from a seeded generator, so a run is rep
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from .memory import memory_pass
 from .optimize import OptimSettings
 from .params import AncerParams, RancerParams, SmoothingParams
 from .results import assemble
-from .sampling import noise_for
+from .sampling import auto_batch_size, noise_for
 
 DATA_DEPENDENT = ("ancer", "rancer")
 
@@ -78,6 +79,9 @@ def run(job: CertifyJob, *, progress: ProgressFn, cancelled: CancelledFn) -> Run
     trained = training_sigma(job.model)
     if trained is not None and p.norm == "2" and abs(trained - p.sigma) > 1e-9:
         warnings.append(f"the model was trained with noise sigma {trained:g}; smoothing uses {p.sigma:g}")
+    if p.batch_size == 0:   # the run records the size it used
+        p = dataclasses.replace(p, batch_size=auto_batch_size(graph, device))
+        job = dataclasses.replace(job, params=p)
     timing: dict[str, float] = {}
     with sound_math():
         with torch.no_grad():

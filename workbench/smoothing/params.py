@@ -25,7 +25,9 @@ class SmoothingParams:
     n0: int = param(100, help="noise draws that select the class", min=1, max=10**9)
     n: int = param(100000, help="noise draws that estimate its probability", min=1, max=10**10)
     alpha: float = param(0.001, help="failure probability of each certificate", min=1e-12, max=0.5)
-    batch_size: int = param(1000, help="noisy copies per forward pass", min=1, max=10**7)
+    batch_size: int = param(0, help="noisy copies per forward pass (0: sized to the network, about "
+                            "8 MiB of activations per pass on a CPU, 256 MiB on a GPU)", min=0,
+                            max=10**7, min_label="auto")
     device: Literal["cpu", "cuda"] = param("cpu", help="where to compute", choices=("cpu", "cuda"))
     seed: int = param(0, help="seed of the noise generator (the same seed gives the same run)",
                       min=0, max=2**63 - 1)
