@@ -15,9 +15,12 @@ as much as a small network's forward pass, by the group size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    from ..nets.graph import Graph
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,8 +82,8 @@ AUTO_BYTES = {"cpu": 8 * 2**20, "cuda": 256 * 2**20}
 AUTO_ROWS = {"cpu": (64, 16384), "cuda": (1024, 131072)}
 
 
-def auto_batch_size(graph, device: torch.device | str) -> int:
-    """Noisy rows per forward pass for ``graph`` (a ``Graph``): ``AUTO_BYTES`` of activations,
+def auto_batch_size(graph: Graph, device: torch.device | str) -> int:
+    """Noisy rows per forward pass for ``graph``: ``AUTO_BYTES`` of activations,
     clamped to ``AUTO_ROWS``. The activations of one row are measured by one forward pass."""
     kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
     with torch.inference_mode():
