@@ -82,6 +82,28 @@ def test_shared_rows_through_a_narrow_layer_equal_the_plain_pass(monkeypatch, ta
     assert_close(up, ref_up, 1e-12)
 
 
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_neurons_refined_in_chunks_give_the_same_bounds(monkeypatch, chunk):
+    """A_BYTES splits a layer's neurons into chunks refined one after another (chunk 1: one
+    neuron at a time); the bounds must not change."""
+    graph = mlp([6, 30, 30, 3], "relu", seed=5, dtype=torch.float64)
+    inputs = ball(graph, 2, 0.3, torch.float64, seed=5)
+    ref = intermediate_bounds(graph, inputs)[0]
+    ref_lo, ref_up = crown(graph, inputs)
+    sizes = []
+    refine = crown_mod._refine
+    monkeypatch.setattr(crown_mod, "_refine", lambda *a: sizes.append(a[3].shape[1]) or refine(*a))
+    monkeypatch.setattr(crown_mod, "A_BYTES", chunk * 2 * 2 * 30 * 8)   # [batch 2, 2 chunk, 30] float64
+    bounds = intermediate_bounds(graph, inputs)[0]
+    assert len(sizes) > 2 and max(sizes) <= chunk
+    for (a, b), (c, d) in zip(bounds, ref):
+        assert_close(a, c, 1e-12)
+        assert_close(b, d, 1e-12)
+    lo, up = crown(graph, inputs)
+    assert_close(lo, ref_lo, 1e-12)
+    assert_close(up, ref_up, 1e-12)
+
+
 def test_shortcut_bounds_contain_sampled_outputs(taken):
     graph = mlp([20, 200, 120, 90, 5], "relu", seed=7)
     inputs = ball(graph, 4, 0.1, torch.float32, seed=7)
