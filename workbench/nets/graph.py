@@ -134,12 +134,12 @@ class Graph:
         return Graph(self.input_shape, nodes, self.output, self.name)
 
     # -- evaluation ----------------------------------------------------------------------------
-    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """All node values for a batch x [B, *input_shape]."""
+    def forward_all(self, x: torch.Tensor, end: int | None = None) -> list[torch.Tensor]:
+        """All node values for a batch x [B, *input_shape] (with ``end``: of nodes 0..end)."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise GraphError(f"input of shape {tuple(x.shape[1:])} given, the network takes {self.input_shape}")
         values: list[torch.Tensor] = []
-        for node in self.nodes:
+        for node in self.nodes[: None if end is None else end + 1]:
             if node.op == "input":
                 values.append(x)
             elif node.op == "add":

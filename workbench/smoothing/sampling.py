@@ -1,10 +1,10 @@
 """Monte Carlo class counts of a base classifier under noise: the hot loop of every method.
 
 Noise is drawn on the network's device in large batches under ``torch.inference_mode()`` and
-classes are counted with one ``scatter_add_`` per batch into a [inputs, classes] table (unlike
-``bincount``, which sizes its output from the data, it never waits for the GPU), so no Python
-loop ever runs over noise draws. A batch holds ``k`` draws for each of the ``b`` inputs of a group, which keeps small
-networks from being launch-bound.
+the decisions are counted by ``votes.Votes`` into an [inputs, classes] table (a ``scatter_add_``,
+which unlike ``bincount`` never waits for the GPU), so no Python loop ever runs over noise draws.
+A batch holds ``k`` draws for each of the ``b`` inputs of a group, which keeps small networks from
+being launch-bound.
 
 The ``k`` standard draws e_1..e_k of a batch are shared by the group's inputs (input j sees
 x_j + R_j (scale_j * e_i)). Each certificate is a statement about one input, and each input
@@ -14,10 +14,13 @@ as much as a small network's forward pass, by the group size.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
 import torch
+
+from .votes import Votes, classifier_head
 
 if TYPE_CHECKING:
     from ..nets.graph import Graph
@@ -83,13 +86,10 @@ AUTO_ROWS = {"cpu": (64, 16384), "cuda": (1024, 131072)}
 
 
 def auto_batch_size(graph: Graph, device: torch.device | str) -> int:
-    """Noisy rows per forward pass for ``graph``: ``AUTO_BYTES`` of activations,
-    clamped to ``AUTO_ROWS``. The activations of one row are measured by one forward pass."""
+    """Noisy rows per forward pass for ``graph``: ``AUTO_BYTES`` of activations (every node's
+    value), clamped to ``AUTO_ROWS``."""
     kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
-    with torch.inference_mode():
-        values = graph.forward_all(torch.zeros((1, *graph.input_shape), dtype=graph.dtype,
-                                               device=graph.device))
-    row_bytes = max(1, sum(v.numel() * v.element_size() for v in values))
+    row_bytes = max(1, sum(math.prod(shape) for shape in graph.shapes) * graph.dtype.itemsize)
     low, high = AUTO_ROWS[kind]
     return int(min(high, max(low, AUTO_BYTES[kind] // row_bytes)))
 
@@ -100,72 +100,6 @@ def noise_for(kind: str, scale: torch.Tensor, rotation: torch.Tensor | None = No
         raise ValueError(f"unknown noise {kind!r}")
     scale = scale[:, None] if scale.dim() == 1 else scale
     return Noise(kind, scale, rotation)  # type: ignore[arg-type]
-
-
-class _Votes:
-    """Per-batch class decisions of ``b`` inputs x ``k`` draws, counted exactly as ``torch.argmax``
-    decides (first maximum wins; NaN counts as the maximum, the first NaN wins), into buffers made
-    once per batch shape. ``add(logits)`` takes [b * k, classes]; the decisions of up to ``m``
-    batches are kept as rows of one buffer and folded into the counts together (``fold``), so a
-    batch costs its decision ops only, not a scatter.
-
-    * two classes: class 1 iff ``l1 > l0``, or ``l1`` is NaN and ``l0`` is not -- i.e.
-      ``(l0 == l0) > (l1 <= l0)`` (``l1 <= l0`` implies both are numbers): three branch-free
-      elementwise ops. ``argmax`` over a dimension of 2 costs more than all three, and its
-      branches mispredict on noisy data.
-    * more classes: ``torch.max(dim=1)`` (the same index as ``argmax``, ties and NaN included,
-      cheaper on noisy CPU data); the fold is one ``scatter_add_`` of ones.
-    """
-
-    ROWS = 1 << 16          # decisions kept before a fold (bounds the buffer, whatever b * k is)
-
-    def __init__(self, counts: torch.Tensor, k: int):
-        b, c = counts.shape
-        dev = counts.device
-        self.counts, self.b, self.k, self.n = counts, b, k, b * k
-        self.m = max(1, self.ROWS // self.n)
-        self.two = c == 2
-        if self.two:
-            self.le, self.ok = (torch.empty(self.n, dtype=torch.bool, device=dev) for _ in range(2))
-            self.buf = torch.empty((self.m, self.n), dtype=torch.bool, device=dev)
-        else:
-            self.values = torch.empty(0, device=dev)      # re-sized (and re-typed) by max's out
-            self.buf = torch.empty((self.m, self.n), dtype=torch.int64, device=dev)
-            self.ones = torch.ones((b, self.m * k), dtype=torch.int64, device=dev)
-        self.rows = list(self.buf.unbind(0))
-        self.used = 0
-
-    def add(self, logits: torch.Tensor) -> None:
-        if logits.dim() != 2:
-            logits = logits.reshape(self.n, -1)
-        row = self.rows[self.used]
-        if self.two:
-            l0, l1 = logits.unbind(1)
-            torch.le(l1, l0, out=self.le)
-            torch.eq(l0, l0, out=self.ok)                 # l0 is not NaN
-            torch.gt(self.ok, self.le, out=row)           # ok and not (l1 <= l0): class 1
-        else:
-            if self.values.dtype != logits.dtype:
-                self.values = torch.empty(0, dtype=logits.dtype, device=logits.device)
-            torch.max(logits, 1, out=(self.values, row))
-        self.used += 1
-        if self.used == self.m:
-            self.fold()
-
-    def fold(self) -> None:
-        """Add the kept decisions to the counts (call once more after the last batch)."""
-        u = self.used
-        if u == 0:
-            return
-        votes = self.buf[:u].view(u, self.b, self.k)
-        if self.two:
-            ones = votes.sum((0, 2))
-            self.counts[:, 1] += ones
-            self.counts[:, 0] += u * self.k - ones
-        else:   # row j of the index: input j's u * k votes
-            index = votes.permute(1, 0, 2).reshape(self.b, u * self.k)
-            self.counts.scatter_add_(1, index, self.ones[:, :u * self.k])
-        self.used = 0
 
 
 def count_classes(forward: Forward, x: torch.Tensor, noise: Noise, num: int, num_classes: int, *,
@@ -184,6 +118,7 @@ def count_classes(forward: Forward, x: torch.Tensor, noise: Noise, num: int, num
     dev = x.device
     counts = torch.zeros((b, num_classes), dtype=torch.int64, device=dev)
     flat = x.reshape(b, 1, d)
+    head = classifier_head(forward)
     k, done = 0, 0
     votes = None
     with torch.inference_mode():
@@ -196,10 +131,10 @@ def count_classes(forward: Forward, x: torch.Tensor, noise: Noise, num: int, num
                 out = torch.empty((b, k, d), dtype=x.dtype, device=dev)
                 noisy = out.view(b * k, *shape)
                 perturb = noise.perturber(flat, e, out)
-                votes = _Votes(counts, k)
+                votes = Votes(counts, k, transposed=head is not None)
             noise.standard(e, generator)
             perturb()
-            votes.add(forward(noisy))
+            votes.add(forward(noisy) if head is None else head.logits_t(noisy))
             done += k
             if on_batch is not None:
                 on_batch(b * k)
