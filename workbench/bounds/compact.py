@@ -50,6 +50,18 @@ def rows_to_refine(mask: Tensor, slack: float = 1.0) -> Tensor:
     return mask.to(torch.int8).argsort(dim=1, descending=True, stable=True)[:, :K]
 
 
+def relaxation_back(A: Tensor, slope_lo: Tensor, slope_up: Tensor, icpt_lo: Tensor, icpt_up: Tensor
+                    ) -> tuple[Tensor, Tensor]:
+    """A [B or 1, S, *shape] pushed back through an activation's lines: positive entries take the
+    lower line, negative ones the upper line; returns A' [B, S, *shape] and the bias [B, S]. The
+    hot loop of CROWN and memory-bound, so few full-size passes over A. A batch-1 A (a spec shared
+    by all samples) is split by sign before it meets the per-sample lines."""
+    neg = A.clamp(max=0)
+    pos = A - neg
+    bias = intercept_terms(pos, icpt_lo) + intercept_terms(neg, icpt_up)
+    return torch.addcmul(pos * slope_lo, neg, slope_up), bias
+
+
 def intercept_terms(A: Tensor, icpt: Tensor) -> Tensor:
     """Sum over a node of A [B or 1, S, *shape] times intercepts [B, S or 1, *shape] -> [B, S]:
     a matrix product when the intercepts are shared by all rows."""
@@ -107,10 +119,7 @@ def activation_linear_back(A: Tensor, live: LiveColumns) -> tuple[Tensor, Tensor
     else:
         B, S, K = live.idx.shape[0], A.shape[1], live.idx.shape[1]
         A = A.expand(B, S, A.shape[2]).gather(2, live.idx.unsqueeze(1).expand(B, S, K))
-    neg = A.clamp(max=0)
-    pos = A - neg
-    A = torch.addcmul(pos * sl, neg, su)
-    db = intercept_terms(pos, il) + intercept_terms(neg, iu)
+    A, db = relaxation_back(A, sl, su, il, iu)
     out = A @ live.W if live.shared else torch.bmm(A, live.W)
     if live.b is not None:
         db = db + (A @ live.b if live.shared else matvec(A, live.b))

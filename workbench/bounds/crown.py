@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
-from .compact import (NARROW_FAN_IN, NOT_YET, activation_linear_back, intercept_terms, live_columns,
+from .compact import (NARROW_FAN_IN, NOT_YET, activation_linear_back, live_columns, relaxation_back,
                       rows_to_refine, shared_activation_linear_back)
 from .ibp import Interval, ibp_all
 from .relaxations import default_slopes, intercepts, relu_default
@@ -85,12 +85,7 @@ def _affine_back(p: dict, A: Tensor, relax, in_shape) -> tuple[Tensor, Tensor]:
 
 
 def _activation_back(p: dict, A: Tensor, r: Relaxation, in_shape) -> tuple[Tensor, Tensor]:
-    # The hot loop of CROWN: memory-bound, so few full-size passes over A. A batch-1 A (a spec
-    # shared by all samples) is split by sign before it meets the per-sample relaxation.
-    neg = A.clamp(max=0)
-    pos = A - neg
-    A_new = torch.addcmul(pos * r.slope_lo, neg, r.slope_up)
-    return A_new, intercept_terms(pos, r.icpt_lo) + intercept_terms(neg, r.icpt_up)
+    return relaxation_back(A, r.slope_lo, r.slope_up, r.icpt_lo, r.icpt_up)
 
 
 BACKWARD: dict[str, Callable] = {
@@ -213,14 +208,17 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, 
         if use_crown and not exact[p]:
             lo, up = bounds[p]
             mask = _undecided(node.op, lo, up)
-            n = lo.shape[1:].numel()
-            neurons = rows_to_refine(mask, SHARED_ROWS_SLACK) if mask is not None else torch.arange(n, device=lo.device).unsqueeze(0)
+            if mask is None:   # every neuron's relaxation depends on its bounds
+                neurons = torch.arange(lo.shape[1:].numel(), device=lo.device).unsqueeze(0)
+            else:
+                neurons = rows_to_refine(mask, SHARED_ROWS_SLACK)
             if neurons.numel():
-                largest = max(inputs.lower.shape[1:].numel(), *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
-                chunk = max(1, A_BYTES // (2 * inputs.batch * largest * lo.element_size()))
-                chunk = -(-neurons.shape[1] // -(-neurons.shape[1] // chunk))     # equal parts
+                largest = max(inputs.lower.shape[1:].numel(),
+                              *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
+                most = max(1, A_BYTES // (2 * inputs.batch * largest * lo.element_size()))
+                chunk = math.ceil(neurons.shape[1] / math.ceil(neurons.shape[1] / most))   # equal parts
                 lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
-                for part in neurons.split(chunk, dim=1) if neurons.shape[1] > chunk else (neurons,):
+                for part in neurons.split(chunk, dim=1):
                     cl, cu = _refine(graph, inputs, p, part, relax)
                     idx = part.expand(inputs.batch, -1)
                     # The tighter of the two bounds, in place (indices are distinct within a row).

@@ -88,7 +88,7 @@ class Votes:
         if self.transposed:
             self._decide_columns(logits, row)
         else:
-            self._decide_rows(logits.reshape(self.n, -1) if logits.dim() != 2 else logits, row)
+            self._decide_rows(logits.reshape(self.n, -1), row)
         self.used += 1
         if self.used == self.m:
             self.fold()
