@@ -58,6 +58,19 @@ def pixels(image: QImage) -> np.ndarray:
     return a[:, : image.width(), 2::-1].astype(int)  # BGRA -> RGB
 
 
+def settled_pixels(qtbot, widget) -> np.ndarray:
+    """The widget's pixels once layout and auto-range have settled (two grabs 30 ms apart agree):
+    on a loaded machine a fixed short wait can grab a half-updated view."""
+    last = pixels(widget.grab().toImage())
+    for _ in range(60):
+        qtbot.wait(30)
+        now = pixels(widget.grab().toImage())
+        if np.array_equal(now, last):
+            return now
+        last = now
+    return last
+
+
 def colour_share(image: QImage, rgb: tuple[int, int, int], tol: int = 30) -> float:
     return float((np.abs(pixels(image) - np.array(rgb)).max(axis=2) <= tol).mean())
 
@@ -213,11 +226,9 @@ def test_certified_regions_are_drawn_where_they_are(qtbot, runs):
     view.show()
     qtbot.waitExposed(view)
     view.set_data(view_data)
-    qtbot.wait(50)
-    on = pixels(view.canvas.grab().toImage())
+    on = settled_pixels(qtbot, view.canvas)
     view.regions.setChecked(False)
-    qtbot.wait(50)
-    off = pixels(view.canvas.grab().toImage())
+    off = settled_pixels(qtbot, view.canvas)
     changed = np.abs(on - off).max(axis=2) > 20
     plot = view._plot
 
