@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from workbench.bounds import crown as crown_mod
+from workbench.bounds import refine
 from workbench.bounds import patches
 from workbench.bounds.crown import crown, intermediate_bounds
 from workbench.bounds.sets import InputSet
@@ -107,7 +107,8 @@ def test_intermediate_bounds_equal_the_dense_path(monkeypatch, counted, act, kin
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 def test_refine_equals_dense_for_shared_and_per_sample_neurons(monkeypatch, counted, act, shared):
-    """_refine itself, on given neuron sets: one set for the batch [1, K] or one per sample [B, K]."""
+    """bound_rows itself, on given neurons: one set for the batch [1, K] or one per sample [B, K],
+    each side and both."""
     graph = conv_net(act, GEOMETRIES[0], dtype=torch.float64)
     s = input_set("linf", graph, torch.float64)
     with torch.no_grad():
@@ -117,10 +118,13 @@ def test_refine_equals_dense_for_shared_and_per_sample_neurons(monkeypatch, coun
             gen = torch.Generator().manual_seed(node)
             neurons = torch.randperm(n_neurons, generator=gen)[:7].sort().values[None] if shared else \
                 torch.stack([torch.randperm(n_neurons, generator=gen)[:7] for _ in range(s.batch)])
-            fast, dense = both_modes(monkeypatch, lambda: crown_mod._refine(graph, s, node, neurons, relax))
-            assert fast[0].shape == (s.batch, 7)
-            for a, b in zip(fast, dense):
-                assert_close(a, b, 1e-9)
+            results = {}
+            for side in (refine.BOTH, refine.LOWER, refine.UPPER):
+                fast, dense = both_modes(monkeypatch, lambda: refine.bound_rows(graph, s, node, neurons, side, relax))
+                assert fast.shape == (s.batch, 14 if side == refine.BOTH else 7)
+                assert_close(fast, dense, 1e-9)
+                results[side] = fast
+            assert_close(results[refine.BOTH], torch.cat([results[refine.LOWER], results[refine.UPPER]], 1), 1e-12)
     assert counted and all(counted)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.netgen import mlp
-from workbench.bounds import compact, crown as crown_mod
+from workbench.bounds import compact, crown as crown_mod, refine as refine_mod
 from workbench.bounds.crown import crown, intermediate_bounds
 from workbench.bounds.linalg import matvec, matvecs
 from workbench.bounds.relaxations import ACTIVATIONS, default_slopes, intercepts
@@ -71,6 +71,24 @@ def test_relu_shortcuts_equal_the_plain_pass(monkeypatch, taken, dtype, rel, bat
         assert_close(b, d, rel)
 
 
+@pytest.mark.parametrize("dtype, rel", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("batch, spread", [(1, 1.0), (6, 3.0)])
+def test_chained_live_columns_equal_the_plain_pass(monkeypatch, taken, dtype, rel, batch, spread):
+    """Two consecutive layers wide enough to compact (200x160, 160x120): the upper one's W is
+    gathered on the lower one's live columns too, and A skips the gather there."""
+    graph = mlp([20, 200, 160, 120, 5], "relu", seed=batch, dtype=dtype)
+    inputs = ball(graph, batch, 0.05, dtype, seed=batch, spread=spread)
+    chained = []
+    inner = compact._chained_weights
+    monkeypatch.setattr(compact, "_chained_weights", lambda live, below: chained.append(below.shared)
+                        or inner(live, below))
+    lo, up = crown(graph, inputs)
+    assert chained and (batch > 1 or all(chained))
+    ref_lo, ref_up = plain(monkeypatch, lambda: crown(graph, inputs))
+    assert_close(lo, ref_lo, rel)
+    assert_close(up, ref_up, rel)
+
+
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "leaky_relu", "softplus"])
 def test_shared_rows_through_a_narrow_layer_equal_the_plain_pass(monkeypatch, taken, act):
     graph = mlp([3, 40, 40, 2], act, seed=3, dtype=torch.float64)
@@ -91,9 +109,9 @@ def test_neurons_refined_in_chunks_give_the_same_bounds(monkeypatch, chunk):
     ref = intermediate_bounds(graph, inputs)[0]
     ref_lo, ref_up = crown(graph, inputs)
     sizes = []
-    refine = crown_mod._refine
-    monkeypatch.setattr(crown_mod, "_refine", lambda *a: sizes.append(a[3].shape[1]) or refine(*a))
-    monkeypatch.setattr(crown_mod, "A_BYTES", chunk * 2 * 2 * 30 * 8)   # [batch 2, 2 chunk, 30] float64
+    bound_rows = refine_mod.bound_rows
+    monkeypatch.setattr(refine_mod, "bound_rows", lambda *a: sizes.append(a[3].shape[1]) or bound_rows(*a))
+    monkeypatch.setattr(refine_mod, "A_BYTES", chunk * 2 * 2 * 30 * 8)   # [batch 2, 2 chunk, 30] float64
     bounds = intermediate_bounds(graph, inputs)[0]
     assert len(sizes) > 2 and max(sizes) <= chunk
     for (a, b), (c, d) in zip(bounds, ref):
@@ -104,8 +122,9 @@ def test_neurons_refined_in_chunks_give_the_same_bounds(monkeypatch, chunk):
     assert_close(up, ref_up, 1e-12)
 
 
-def test_shortcut_bounds_contain_sampled_outputs(taken):
-    graph = mlp([20, 200, 120, 90, 5], "relu", seed=7)
+@pytest.mark.parametrize("sizes", [[20, 200, 120, 90, 5], [20, 200, 160, 120, 5]])   # the second chains
+def test_shortcut_bounds_contain_sampled_outputs(taken, sizes):
+    graph = mlp(sizes, "relu", seed=7)
     inputs = ball(graph, 4, 0.1, torch.float32, seed=7)
     lo, up = crown(graph, inputs)
     assert taken["live"] > 0 and taken["shared"] > 0

@@ -16,22 +16,13 @@ import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
 from .compact import (NARROW_FAN_IN, NOT_YET, activation_linear_back, live_columns, relaxation_back,
-                      rows_to_refine, shared_activation_linear_back)
+                      shared_activation_linear_back)
 from .ibp import Interval, ibp_all
+from .refine import refine_layer
 from .relaxations import default_slopes, intercepts, relu_default
 from .sets import InputSet, rounding_slack
 
 Tensor = torch.Tensor
-# Largest A matrix one backward pass may hold; intermediate bounds are computed in equal chunks
-# of neurons to stay under it (A grows as batch × neurons × layer size). Below glibc's largest
-# mmap threshold (32 MiB), a freed A is reused by the next chunk; above it, every A is a fresh
-# mapping that page-faults in again: the benchmark's CNN at batch 32 took 0.75-0.9 s with
-# 128 MiB chunks, 0.41-0.47 s with these.
-A_BYTES = 24 * 2**20
-# Refine the union of the samples' undecided neurons while it is at most this factor larger than
-# the busiest sample's set: shared rows stay one matrix for the whole batch down to the first
-# activation, which is worth a few redundant rows (see compact.rows_to_refine).
-SHARED_ROWS_SLACK = 1.25
 
 
 @dataclass
@@ -102,6 +93,7 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
     """Lower-bound ``A · value(start)`` [B, S] by ``A_in · x + bias`` over the inputs.
     Returns A_in [B, S, *input_shape] and bias [B, S]."""
     pending = {start: A}
+    on_live: set[int] = set()   # nodes whose pending A is already on their activation's live columns
     total = A.new_zeros(A.shape[:2]) if bias is None else bias
     users = graph.consumers()
     for i in range(start, 0, -1):
@@ -109,11 +101,13 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
         if A is None:
             continue
         node = graph.nodes[i]
-        joint = _joint_step(graph, i, A, relax.get(i), users)
+        joint = _joint_step(graph, i, A, relax, users, i in on_live)
         if joint is not None:   # activation and the linear layer under it in one step
-            A, db = joint()
+            A, db, chained = joint()
             total = total + db
             targets, contributions = graph.nodes[node.inputs[0]].inputs, (A,)
+            if chained:
+                on_live.add(targets[0])
         elif node.op == "add":
             targets, contributions = node.inputs, (A, A)
         else:
@@ -128,51 +122,36 @@ def backward(graph: Graph, start: int, A: Tensor, relax: dict[int, Relaxation], 
     return A_in, total
 
 
-def _joint_step(graph: Graph, i: int, A: Tensor, r: Relaxation | None, users: list[list[int]]
-                ) -> Callable[[], tuple[Tensor, Tensor]] | None:
-    """The backward step through activation node i and the linear layer under it (used by
-    nothing else) together, when one of compact.py's shortcuts applies; else None."""
+def _linear_under(graph: Graph, i: int, r: Relaxation | None, users: list[list[int]]) -> dict | None:
+    """The params of the dense layer under activation node i when nothing else uses it; else None."""
     if r is None or graph.nodes[i].op not in ACTIVATIONS:
         return None
     p = graph.nodes[i].inputs[0]
     if graph.nodes[p].op != "linear" or len(graph.shapes[p]) != 1 or users[p] != [i]:
         return None
-    linear = graph.nodes[p].params
+    return graph.nodes[p].params
+
+
+def _joint_step(graph: Graph, i: int, A: Tensor, relax: dict[int, Relaxation], users: list[list[int]],
+                on_live: bool) -> Callable[[], tuple[Tensor, Tensor, bool]] | None:
+    """The backward step through activation node i and the linear layer under it (used by
+    nothing else) together, when one of compact.py's shortcuts applies; else None. ``on_live``:
+    A is already on i's live columns. The step returns A', the bias, and whether A' is on the
+    live columns of the activation under the linear layer (it is whenever that one compacts too)."""
+    r = relax.get(i)
+    linear = _linear_under(graph, i, r, users)
+    if linear is None:
+        return None
     if A.shape[0] == 1 < r.slope_lo.shape[0] and r.shared_by_rows and linear["W"].shape[1] <= NARROW_FAN_IN:
-        return lambda: shared_activation_linear_back(A, r, linear)
+        return lambda: (*shared_activation_linear_back(A, r, linear), False)
     live = live_columns(r, linear)
-    return None if live is None else (lambda: activation_linear_back(A, live))
-
-
-def _undecided(op: str, lo: Tensor, up: Tensor) -> Tensor | None:
-    """[B, N] neurons whose relaxation depends on how tight their bounds are; None: all of them."""
-    if op in ("relu", "leaky_relu"):
-        return ((lo < 0) & (up > 0)).flatten(1)
-    return None
-
-
-def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: dict[int, Relaxation]
-            ) -> tuple[Tensor, Tensor]:
-    """CROWN lower and upper bounds [B, K] of the neurons (flat indices [1 or B, K]) of ``node``."""
-    shape = graph.shapes[node]
-    spec = graph.nodes[node]
-    k = neurons.shape[1]
-    if spec.op == "linear" and len(shape) == 1:
-        # Start one layer down: the rows of W are the one-hot spec pushed through this layer.
-        W, b = spec.params["W"][neurons], spec.params.get("b")
-        bias = torch.cat([b[neurons], -b[neurons]], 1) if b is not None else W.new_zeros(W.shape[0], 2 * k)
-        A_in, total = backward(graph, spec.inputs[0], torch.cat([W, -W], 1), relax, bias)
-    else:
-        from .patches import refine_patches   # conv neurons: small patches instead of dense A
-        if (out := refine_patches(graph, inputs, node, neurons, relax)) is not None:
-            return out
-        # A batch-1 spec (the same for every sample) is pushed through the layers down to the
-        # first activation once, not once per sample.
-        eye = torch.zeros(neurons.shape[0], k, int(torch.Size(shape).numel()), dtype=inputs.lower.dtype,
-                          device=inputs.lower.device).scatter_(2, neurons.unsqueeze(2), 1.0)
-        A_in, total = backward(graph, node, torch.cat([eye, -eye], 1).view(-1, 2 * k, *shape), relax)
-    lower = inputs.concretize(A_in, total, consume=True)
-    return lower[:, :k], -lower[:, k:]
+    if live is None:
+        return None
+    p = graph.nodes[i].inputs[0]
+    q = graph.nodes[p].inputs[0]
+    below_linear = _linear_under(graph, q, relax.get(q), users) if users[q] == [p] else None
+    below = None if below_linear is None else live_columns(relax[q], below_linear)
+    return lambda: (*activation_linear_back(A, live, on_live, below), below is not None)
 
 
 def _affine_depth(graph: Graph) -> list[float]:
@@ -199,6 +178,7 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, 
     IBP of a final linear layer that ibp_spec folds into the spec anyway.)"""
     bounds: list[Interval] = []
     relax: dict[int, Relaxation] = {}
+    users = graph.consumers()
     exact = [d <= 1 and inputs.norm == math.inf for d in _affine_depth(graph)]
     for i, node in enumerate(graph.nodes):
         if node.op not in ACTIVATIONS:
@@ -206,27 +186,10 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, 
         p = node.inputs[0]
         bounds = ibp_all(graph, inputs, None, bounds, end=i)
         if use_crown and not exact[p]:
-            lo, up = bounds[p]
-            mask = _undecided(node.op, lo, up)
-            if mask is None:   # every neuron's relaxation depends on its bounds
-                neurons = torch.arange(lo.shape[1:].numel(), device=lo.device).unsqueeze(0)
-            else:
-                neurons = rows_to_refine(mask, SHARED_ROWS_SLACK)
-            if neurons.numel():
-                largest = max(inputs.lower.shape[1:].numel(),
-                              *(torch.Size(s).numel() for s in graph.shapes[1:p + 1]))
-                most = max(1, A_BYTES // (2 * inputs.batch * largest * lo.element_size()))
-                chunk = math.ceil(neurons.shape[1] / math.ceil(neurons.shape[1] / most))   # equal parts
-                lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
-                for part in neurons.split(chunk, dim=1):
-                    cl, cu = _refine(graph, inputs, p, part, relax)
-                    idx = part.expand(inputs.batch, -1)
-                    # The tighter of the two bounds, in place (indices are distinct within a row).
-                    lo_flat.scatter_reduce_(1, idx, cl, "amax")
-                    up_flat.scatter_reduce_(1, idx, cu, "amin")
-                bounds[p] = (lo_flat.view_as(lo), up_flat.view_as(up))
-                # Nodes between p and i were computed from the looser bounds: redo them.
-                bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
+            bounds[p] = refine_layer(graph, inputs, p, node.op, *bounds[p], relax,
+                                     upper_first=node.op == "relu" and users[p] == [i])
+            # Nodes between p and i were computed from the looser bounds: redo them.
+            bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
         lo, up = bounds[p]
         relax[i] = make_relaxation(node.op, node.params, lo.unsqueeze(1), up.unsqueeze(1))
     return ibp_all(graph, inputs, None, bounds, end=end), relax

@@ -155,10 +155,11 @@ def _dots(A: Tensor, windows: Tensor) -> Tensor:
 
 
 @torch.no_grad()   # intermediate bounds are constants to every caller; the in-place updates need it
-def refine_patches(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, relax: dict
-                   ) -> tuple[Tensor, Tensor] | None:
-    """CROWN lower and upper bounds [B, K] of the neurons (flat indices [1 or B, K]) of the conv2d
-    node ``node``, in patches mode; None where it does not apply (the caller goes dense)."""
+def refine_patches(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, signs: Tensor, relax: dict
+                   ) -> Tensor | None:
+    """CROWN lower bounds [B, R] of signs·value(node)[neurons] (flat indices [1 or B, R], signs ±1
+    [1, R]) for the conv2d node ``node``, in patches mode; None where it does not apply (the
+    caller goes dense)."""
     if not ENABLED or graph.nodes[node].op != "conv2d" or len(graph.input_shape) != 3:
         return None
     plan = _plan(graph, node, relax)
@@ -166,15 +167,12 @@ def refine_patches(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, r
         return None
     dtype, device = inputs.lower.dtype, inputs.lower.device
     C, H, W = graph.shapes[node]
-    K = neurons.shape[1]
-    # Rows [+e_k, −e_k] (the lower bound of −x_k is minus its upper bound), each a 1 × 1 patch.
-    idx = torch.cat([neurons, neurons], 1)                                          # [Bo, R]
-    sign = torch.ones(2 * K, dtype=dtype, device=device)
-    sign[K:] = -1
+    # Rows ±e_k (the lower bound of −x_k is minus its upper bound), each a 1 × 1 patch.
+    idx = neurons                                                                   # [Bo, R]
     oh, ow = idx // W % H, idx % W
     data = torch.zeros(*idx.shape, 1, 1, C, dtype=dtype, device=device)
     as_patch = lambda t: t.expand(idx.shape).reshape(*idx.shape, 1, 1, 1)  # noqa: E731
-    data.scatter_(4, as_patch(idx // (H * W)), as_patch(sign))
+    data.scatter_(4, as_patch(idx // (H * W)), as_patch(signs))
     bias = torch.zeros(idx.shape, dtype=dtype, device=device)
     # Every `data` below is this function's own tensor: updating it in place is safe, and
     # saves fresh allocations (page faults cost as much as the arithmetic at these sizes).
@@ -192,7 +190,7 @@ def refine_patches(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, r
             data, bias = _affine_back(p, graph.shapes[i], data, bias, oh, ow, win)
         else:
             data, bias = _activation_back(relax[i], data, bias, oh, ow, win)
-    return _concretize(inputs, data, bias, oh, ow, plan[-1][1], K)
+    return _concretize(inputs, data, bias, oh, ow, plan[-1][1])
 
 
 def _affine_back(p: dict, shape: tuple, data: Tensor, bias: Tensor, oh: Tensor, ow: Tensor, win: _Window
@@ -227,8 +225,7 @@ def _activation_back(r, data: Tensor, bias: Tensor, oh: Tensor, ow: Tensor, win:
     return pos.mul_(k_lo).addcmul_(neg, k_up), bias
 
 
-def _concretize(inputs: InputSet, A: Tensor, bias: Tensor, oh: Tensor, ow: Tensor, win: _Window, K: int
-                ) -> tuple[Tensor, Tensor]:
+def _concretize(inputs: InputSet, A: Tensor, bias: Tensor, oh: Tensor, ow: Tensor, win: _Window) -> Tensor:
     """InputSet.concretize for patches: the same algebra over the gathered input windows."""
     lo, up = inputs.lower, inputs.upper
     mid, rad = (lo + up) / 2, (up - lo) / 2
@@ -241,5 +238,4 @@ def _concretize(inputs: InputSet, A: Tensor, bias: Tensor, oh: Tensor, ow: Tenso
     magnitude = spread[..., 1] + spread[..., 2] + bias.abs()
     best = torch.max(box, signed[..., 3] - inputs.eps[:, None] * norm + bias) if ball else box
     # The dense input size as the term count: never less slack than the dense path.
-    lower = best - rounding_slack(magnitude, lo[0].numel())
-    return lower[:, :K], -lower[:, K:]
+    return best - rounding_slack(magnitude, lo[0].numel())
