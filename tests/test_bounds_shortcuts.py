@@ -1,5 +1,5 @@
-"""CROWN's shortcuts (compact.py: live columns, shared rows through a narrow layer; linalg; the
-tangent table) give the same bounds as the plain backward pass, and stay sound."""
+"""CROWN's shortcuts (compact.py: live columns, both sides of shared rows; linalg; the tangent
+table) give the same bounds as the plain backward pass, and stay sound."""
 from __future__ import annotations
 
 import math
@@ -20,7 +20,7 @@ from workbench.bounds.tangents import U_MAX, tangent_point
 def taken(monkeypatch):
     """Counts how often each shortcut ran."""
     counts = {"live": 0, "shared": 0}
-    live, shared = compact.activation_linear_back, compact.shared_activation_linear_back
+    live, shared = compact.activation_linear_back, compact.symmetric_activation_linear_back
 
     def count_live(*args):
         counts["live"] += 1
@@ -30,7 +30,7 @@ def taken(monkeypatch):
         counts["shared"] += 1
         return shared(*args)
     monkeypatch.setattr(crown_mod, "activation_linear_back", count_live)
-    monkeypatch.setattr(crown_mod, "shared_activation_linear_back", count_shared)
+    monkeypatch.setattr(refine_mod, "symmetric_activation_linear_back", count_shared)
     return counts
 
 
@@ -38,6 +38,7 @@ def plain(monkeypatch, fn):
     """fn() with every joint step switched off: the activation and the linear layer one by one."""
     with monkeypatch.context() as m:
         m.setattr(crown_mod, "_joint_step", lambda *args: None)
+        m.setattr(refine_mod, "_symmetric_below", lambda *args: None)
         return fn()
 
 
@@ -90,8 +91,9 @@ def test_chained_live_columns_equal_the_plain_pass(monkeypatch, taken, dtype, re
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "leaky_relu", "softplus"])
-def test_shared_rows_through_a_narrow_layer_equal_the_plain_pass(monkeypatch, taken, act):
-    graph = mlp([3, 40, 40, 2], act, seed=3, dtype=torch.float64)
+@pytest.mark.parametrize("sizes", [[3, 40, 40, 2], [64, 50, 40, 3]])   # narrow and wide first layers
+def test_both_sides_of_shared_rows_equal_the_plain_pass(monkeypatch, taken, act, sizes):
+    graph = mlp(sizes, act, seed=3, dtype=torch.float64)
     inputs = ball(graph, 5, 0.2, torch.float64, seed=3)
     lo, up = crown(graph, inputs)
     assert taken["shared"] > 0

@@ -11,11 +11,12 @@ summed over fewer zeros. When the activation under that linear layer compacts to
 on its live columns as well: A' comes out already on them, so that step skips its gather and
 the product is narrower again.
 
-*Shared rows, narrow layer.* When A is the same for every sample (the rows of W one layer above,
-in intermediate bounds) and the linear layer below is narrow (few inputs: the first layer of
-ACAS Xu or a PINN), the per-sample slopes are folded into W instead of into A:
-``(A⁺·s_lo + A⁻·s_up) @ W = A⁺ @ (s_lo·W) + A⁻ @ (s_up·W)``. That is one matrix product of the
-shared A with the B scaled copies of W side by side, and no per-sample pass over A at all.
+*Both sides of shared rows.* Intermediate bounds start from rows that are the same for every
+sample (rows of W one layer above), usually both ``w`` and ``−w``. Through the activation they
+become ``½(w·σ + |w|·δ)`` and ``½(−w·σ + |w|·δ)``, σ and δ the per-sample sum and difference of
+the two lines' slopes. So the per-sample slopes are folded into W instead of into A: two
+products of the shared rows with B scaled copies of W side by side give both sides, with no
+per-sample pass over A at all.
 """
 from __future__ import annotations
 
@@ -34,8 +35,6 @@ Tensor = torch.Tensor
 # columns, nor for small layers (W of fewer elements), whose products cost less than the gathers.
 MIN_DEAD_SHARE = 0.15
 MIN_WEIGHTS = 2**14
-# Folding the slopes into W pays while W's copies (B of them, [n, m] each) stay small beside A.
-NARROW_FAN_IN = 32
 NOT_YET = object()   # a Relaxation whose live columns have not been looked at
 
 
@@ -154,21 +153,23 @@ def _chained_weights(live: LiveColumns, below: LiveColumns) -> Tensor:
     return W
 
 
-def shared_activation_linear_back(A: Tensor, r: "Relaxation", linear: dict) -> tuple[Tensor, Tensor]:
-    """A batch-1 ``A`` [1, S, n] pushed back through the activation (relaxation ``r`` [B, 1, n])
-    and the narrow linear layer under it (W [n, m]); returns A' [B, S, m] and the bias [B, S]."""
+def symmetric_activation_linear_back(rows: Tensor, r: "Relaxation", linear: dict) -> tuple[Tensor, Tensor]:
+    """Both sides of shared rows, ``[rows; −rows]`` ([2K, n], the same for every sample), pushed
+    back through the activation (relaxation ``r`` [B, 1, n]) and the linear layer under it
+    (W [n, m]); returns A' [B, 2K, m] and the bias [B, 2K].
+
+    With σ = s_lo + s_up and δ = s_lo − s_up, a row w becomes ½(w·σ + |w|·δ) and −w becomes
+    ½(−w·σ + |w|·δ). So ``X = w @ (σ·W)`` and ``Y = |w| @ (δ·W)`` give both: two products of the
+    shared rows with the B scaled copies of W side by side, and no per-sample pass over A."""
     W, b = linear["W"], linear.get("b")
     B, n, m = r.slope_lo.shape[0], W.shape[0], W.shape[1]
-    A0 = A[0]
-    neg = A0.clamp(max=0)
-    pos = A0 - neg
-    sl, su = r.slope_lo.reshape(B, n, 1), r.slope_up.reshape(B, n, 1)
-    # [2n, B·m]: the sample's W scaled by its lower slopes over the one scaled by its upper ones.
-    scaled = torch.cat([sl * W, su * W], 1).permute(1, 0, 2).reshape(2 * n, B * m)
-    out = (torch.cat([pos, neg], 1) @ scaled).view(-1, B, m).transpose(0, 1)
+    sl, su = r.slope_lo.reshape(B, n), r.slope_up.reshape(B, n)
     il, iu = r.icpt_lo.reshape(B, n), r.icpt_up.reshape(B, n)
     if b is not None:   # the bias of the linear layer rides along with the intercepts
-        il, iu = il + sl[..., 0] * b, iu + su[..., 0] * b
-    db = (pos @ il.T + neg @ iu.T).T
-    return out, db
-
+        il, iu = torch.addcmul(il, sl, b), torch.addcmul(iu, su, b)
+    half = 0.5 * rows
+    scaled = torch.stack([sl + su, sl - su], 1).unsqueeze(3) * W                  # [B, 2, n, m]
+    X = (half @ scaled[:, 0].permute(1, 0, 2).reshape(n, B * m)).view(-1, B, m).transpose(0, 1)
+    Y = (half.abs() @ scaled[:, 1].permute(1, 0, 2).reshape(n, B * m)).view(-1, B, m).transpose(0, 1)
+    bx, by = (half @ (il + iu).T).T, (half.abs() @ (il - iu).T).T                  # [B, K]
+    return torch.cat([X + Y, Y - X], 1), torch.cat([bx + by, by - bx], 1)

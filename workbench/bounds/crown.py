@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.graph import ACTIVATIONS, Graph
-from .compact import (NARROW_FAN_IN, NOT_YET, activation_linear_back, live_columns, relaxation_back,
-                      shared_activation_linear_back)
+from .compact import NOT_YET, activation_linear_back, live_columns, relaxation_back
 from .ibp import Interval, ibp_all
 from .refine import refine_layer
 from .relaxations import default_slopes, intercepts, relu_default
@@ -142,8 +141,6 @@ def _joint_step(graph: Graph, i: int, A: Tensor, relax: dict[int, Relaxation], u
     linear = _linear_under(graph, i, r, users)
     if linear is None:
         return None
-    if A.shape[0] == 1 < r.slope_lo.shape[0] and r.shared_by_rows and linear["W"].shape[1] <= NARROW_FAN_IN:
-        return lambda: (*shared_activation_linear_back(A, r, linear), False)
     live = live_columns(r, linear)
     if live is None:
         return None

@@ -16,7 +16,7 @@ import math
 import torch
 
 from ..nets.graph import ACTIVATIONS, Graph
-from .compact import NARROW_FAN_IN, rows_to_refine
+from .compact import rows_to_refine, symmetric_activation_linear_back
 from .sets import InputSet
 
 Tensor = torch.Tensor
@@ -29,6 +29,10 @@ A_BYTES = 24 * 2**20
 # the busiest sample's set: shared rows stay one matrix for the whole batch down to the first
 # activation, which is worth a few redundant rows (see compact.rows_to_refine).
 SHARED_ROWS_SLACK = 1.25
+# A dense layer this narrow (few inputs: the first layer of ACAS Xu or a PINN) makes the step of
+# both sides of shared rows (compact.symmetric_activation_linear_back) cheap enough that one pass
+# with both sides beats two passes with one side each.
+NARROW_FAN_IN = 32
 
 
 def undecided(op: str, lo: Tensor, up: Tensor) -> Tensor | None:
@@ -54,8 +58,7 @@ def refine_layer(graph: Graph, inputs: InputSet, node: int, op: str, lo: Tensor,
     else:
         neurons = rows_to_refine(mask, SHARED_ROWS_SLACK)
     if mask is None or not upper_first or (neurons.shape[0] == 1 and _narrow_below(graph, node)):
-        # Both sides in one pass. (Over a narrow first layer, rows shared by the batch stay one
-        # matrix down to it, compact.py's shared rows: one such pass beats two, the second per sample.)
+        # Both sides in one pass (see NARROW_FAN_IN for the last case).
         _refine(graph, inputs, node, neurons, BOTH, relax, lo_flat, up_flat)
     else:
         _refine(graph, inputs, node, neurons, UPPER, relax, lo_flat, up_flat)
@@ -105,6 +108,11 @@ def bound_rows(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, side:
         W, b = spec.params["W"], spec.params.get("b")
         rows = W.index_select(0, neurons.flatten()).view(*neurons.shape, W.shape[1])
         bias = b[neurons] if b is not None else None
+        if side == BOTH and neurons.shape[0] == 1 and (below := _symmetric_below(graph, node, relax)):
+            act, linear, start = below
+            A, db = symmetric_activation_linear_back(rows[0], relax[act], linear)
+            A_in, total = backward(graph, start, A, relax, db if bias is None else db + _sides(bias, BOTH))
+            return inputs.concretize(A_in, total, consume=True)
         rows, bias = _sides(rows, side), (None if bias is None else _sides(bias, side))
         A_in, total = backward(graph, spec.inputs[0], rows, relax, bias)
         return inputs.concretize(A_in, total, consume=True)
@@ -121,6 +129,19 @@ def bound_rows(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, side:
     eye.scatter_(2, neurons.unsqueeze(2), signs.expand(neurons.shape).unsqueeze(2))
     A_in, total = backward(graph, node, eye.view(*neurons.shape, *shape), relax)
     return inputs.concretize(A_in, total, consume=True)
+
+
+def _symmetric_below(graph: Graph, node: int, relax: dict) -> tuple[int, dict, int] | None:
+    """For the symmetric step under dense ``node``: the activation under it, the params of the
+    dense layer under that, and the node below that one; None where the pattern does not hold."""
+    from .crown import _linear_under
+    act = graph.nodes[node].inputs[0]
+    r = relax.get(act)
+    users = graph.consumers()
+    if r is None or not r.shared_by_rows or users[act] != [node]:
+        return None
+    linear = _linear_under(graph, act, r, users)
+    return None if linear is None else (act, linear, graph.nodes[graph.nodes[act].inputs[0]].inputs[0])
 
 
 def _sides(t: Tensor, side: str) -> Tensor:
