@@ -167,9 +167,10 @@ def symmetric_activation_linear_back(rows: Tensor, r: "Relaxation", linear: dict
     il, iu = r.icpt_lo.reshape(B, n), r.icpt_up.reshape(B, n)
     if b is not None:   # the bias of the linear layer rides along with the intercepts
         il, iu = torch.addcmul(il, sl, b), torch.addcmul(iu, su, b)
-    half = 0.5 * rows
-    scaled = torch.stack([sl + su, sl - su], 1).unsqueeze(3) * W                  # [B, 2, n, m]
-    X = (half @ scaled[:, 0].permute(1, 0, 2).reshape(n, B * m)).view(-1, B, m).transpose(0, 1)
-    Y = (half.abs() @ scaled[:, 1].permute(1, 0, 2).reshape(n, B * m)).view(-1, B, m).transpose(0, 1)
+    half, Wt = 0.5 * rows, W.unsqueeze(1)
+    # W scaled per sample, laid out [n, B·m] for one product with all samples side by side.
+    X = half @ ((sl + su).T.contiguous().unsqueeze(2) * Wt).view(n, B * m)
+    Y = half.abs() @ ((sl - su).T.contiguous().unsqueeze(2) * Wt).view(n, B * m)
+    X, Y = X.view(-1, B, m).transpose(0, 1), Y.view(-1, B, m).transpose(0, 1)
     bx, by = (half @ (il + iu).T).T, (half.abs() @ (il - iu).T).T                  # [B, K]
     return torch.cat([X + Y, Y - X], 1), torch.cat([bx + by, by - bx], 1)
