@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
 from workbench.bounds.crown import intermediate_bounds  # noqa: E402
 from workbench.bounds.sets import InputSet  # noqa: E402
 from workbench.bounds.verify import compute_bounds  # noqa: E402
+from workbench.jobs.certify import CrownParams  # noqa: E402
 from workbench.nets.graph import Graph, Node  # noqa: E402
 from workbench.allocator import keep_freed_memory  # noqa: E402
 from workbench.runtime import sound_math  # noqa: E402
@@ -41,6 +42,8 @@ from workbench.runtime import sound_math  # noqa: E402
 ALPHA_ITERATIONS = 20
 ALPHA_LR = 0.1
 METHODS = ("ibp", "crown", "alpha-crown")
+# The batch the certify job bounds together by default: the size the workbench actually runs.
+JOB_BATCH = CrownParams().batch_size
 LIRPA_METHOD = {"ibp": "IBP", "crown": "backward", "alpha-crown": "CROWN-Optimized"}
 
 
@@ -247,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="batch 8 and fewer repeats (< 1 min)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--batch", type=int, default=None, help="inputs per network (default 32; --quick: 8)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help=f"inputs per network (default {JOB_BATCH}, the certify job's; --quick: 8)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 5; --quick: 3)")
     ap.add_argument("--threads", type=int, default=1,
                     help="CPU threads for torch (default 1: stable timings on a shared machine; 0: torch's default)")
@@ -263,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA GPU available")
-    batch = args.batch or (8 if args.quick else 32)
+    batch = args.batch or (8 if args.quick else JOB_BATCH)
     repeats = args.repeats or (3 if args.quick else 5)
     budget_s = 0.6 if args.quick else 2.0
     slow_s = 1.5 if args.quick else 4.0
