@@ -41,10 +41,11 @@ def run(graph, inputs):
     return bounds, relax, crown(graph, inputs)
 
 
+@pytest.mark.parametrize("sizes", [[12, 60, 50, 40, 4], [40, 60, 50, 4]])   # narrow and wide first layer
 @pytest.mark.parametrize("act", ["relu", "leaky_relu"])
 @pytest.mark.parametrize("batch, spread", [(1, 1.0), (5, 0.2), (5, 3.0)])
-def test_upper_bounds_first_change_no_bound_that_is_used(monkeypatch, rows, act, batch, spread):
-    graph = mlp([12, 60, 50, 40, 4], act, seed=batch, dtype=F64)
+def test_upper_bounds_first_change_no_bound_that_is_used(monkeypatch, rows, sizes, act, batch, spread):
+    graph = mlp(sizes, act, seed=batch, dtype=F64)
     inputs = ball(graph, batch, 0.15, F64, seed=batch, spread=spread)
     bounds, relax, (lo, up) = run(graph, inputs)
     ours, rows[0] = rows[0], 0
