@@ -183,10 +183,12 @@ def intermediate_bounds(graph: Graph, inputs: InputSet, use_crown: bool = True, 
         p = node.inputs[0]
         bounds = ibp_all(graph, inputs, None, bounds, end=i)
         if use_crown and not exact[p]:
-            bounds[p] = refine_layer(graph, inputs, p, node.op, *bounds[p], relax,
-                                     upper_first=node.op == "relu" and users[p] == [i])
-            # Nodes between p and i were computed from the looser bounds: redo them.
-            bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
+            refined = refine_layer(graph, inputs, p, node.op, *bounds[p], relax,
+                                   upper_first=node.op == "relu" and users[p] == [i])
+            if refined is not None:
+                bounds[p] = refined
+                # Nodes between p and i were computed from the looser bounds: redo them.
+                bounds = ibp_all(graph, inputs, None, bounds[: p + 1], end=i)
         lo, up = bounds[p]
         relax[i] = make_relaxation(node.op, node.params, lo.unsqueeze(1), up.unsqueeze(1))
     return ibp_all(graph, inputs, None, bounds, end=end), relax

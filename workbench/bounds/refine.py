@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ..nets.graph import ACTIVATIONS, Graph
+from ..nets.graph import Graph
 from .compact import rows_to_refine, symmetric_activation_linear_back
 from .sets import InputSet
 
@@ -33,6 +33,9 @@ SHARED_ROWS_SLACK = 1.25
 # both sides of shared rows (compact.symmetric_activation_linear_back) cheap enough that one pass
 # with both sides beats two passes with one side each.
 NARROW_FAN_IN = 32
+# Both sides of shared rows through the first activation by compact.symmetric_activation_linear_back
+# (off: the plain backward pass, which tests compare it with).
+SYMMETRIC_STEP = True
 # Which bounds of the chosen neurons a pass computes.
 BOTH, LOWER, UPPER = "both", "lower", "upper"
 
@@ -45,17 +48,20 @@ def undecided(op: str, lo: Tensor, up: Tensor) -> Tensor | None:
 
 
 def refine_layer(graph: Graph, inputs: InputSet, node: int, op: str, lo: Tensor, up: Tensor,
-                 relax: dict, upper_first: bool = False) -> tuple[Tensor, Tensor]:
+                 relax: dict, upper_first: bool = False) -> tuple[Tensor, Tensor] | None:
     """Bounds of ``node`` (the input of an ``op`` activation), per neuron the tighter of ``lo``/``up``
-    and CROWN's. ``upper_first``: the node feeds only a ReLU, so a neuron whose upper bound is
-    ≤ 0 needs no lower bound (the module docstring)."""
-    lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
+    and CROWN's; None when IBP already decides every neuron. ``upper_first``: the node feeds only
+    a ReLU, so a neuron whose upper bound is ≤ 0 needs no lower bound (the module docstring)."""
     mask = undecided(op, lo, up)
     if mask is None:
-        neurons = torch.arange(lo_flat.shape[1], device=lo.device).unsqueeze(0)
+        neurons = torch.arange(lo[0].numel(), device=lo.device).unsqueeze(0)
     else:
         neurons = rows_to_refine(mask, SHARED_ROWS_SLACK)
-    if mask is None or not upper_first or (neurons.shape[0] == 1 and _narrow_below(graph, node)):
+        if neurons.numel() == 0:
+            return None
+    lo_flat, up_flat = lo.flatten(1).clone(), up.flatten(1).clone()
+    below = _symmetric_below(graph, node, relax) if neurons.shape[0] == 1 else None
+    if mask is None or not upper_first or (below is not None and below[1]["W"].shape[1] <= NARROW_FAN_IN):
         # Both sides in one pass (see NARROW_FAN_IN for the last case).
         _refine(graph, inputs, node, neurons, BOTH, relax, lo_flat, up_flat)
     else:
@@ -64,15 +70,6 @@ def refine_layer(graph: Graph, inputs: InputSet, node: int, op: str, lo: Tensor,
         # would bring most of them back (245 of 256 against 199 on the benchmark's 784 MLP).
         _refine(graph, inputs, node, rows_to_refine(mask & (up_flat > 0)), LOWER, relax, lo_flat, up_flat)
     return lo_flat.view_as(lo), up_flat.view_as(up)
-
-
-def _narrow_below(graph: Graph, node: int) -> bool:
-    """Whether ``node`` is a dense layer over an activation over a narrow dense layer."""
-    nodes = graph.nodes
-    if nodes[node].op != "linear" or nodes[nodes[node].inputs[0]].op not in ACTIVATIONS:
-        return False
-    below = nodes[nodes[nodes[node].inputs[0]].inputs[0]]
-    return below.op == "linear" and below.params["W"].shape[1] <= NARROW_FAN_IN
 
 
 def _refine(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, side: str, relax: dict,
@@ -106,7 +103,8 @@ def bound_rows(graph: Graph, inputs: InputSet, node: int, neurons: Tensor, side:
         W, b = spec.params["W"], spec.params.get("b")
         rows = W.index_select(0, neurons.flatten()).view(*neurons.shape, W.shape[1])
         bias = b[neurons] if b is not None else None
-        if side == BOTH and neurons.shape[0] == 1 and (below := _symmetric_below(graph, node, relax)):
+        below = _symmetric_below(graph, node, relax) if side == BOTH and neurons.shape[0] == 1 else None
+        if SYMMETRIC_STEP and below is not None:
             act, linear, start = below
             A, db = symmetric_activation_linear_back(rows[0], relax[act], linear)
             A_in, total = backward(graph, start, A, relax, db if bias is None else db + _sides(bias, BOTH))
